@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	subBits = 7                // bucket resolution: values below 2^subBits are exact
+	subBits = 7 // bucket resolution: values below 2^subBits are exact
 	half    = 1 << (subBits - 1)
 	maxExp  = 64 - subBits + 1 // exponents up to the full uint64 range
 	nBucket = 1<<subBits + maxExp*half
