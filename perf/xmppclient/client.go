@@ -2,8 +2,8 @@
 // STARTTLS or direct TLS, authenticates with SASL PLAIN or SCRAM-SHA-1/256
 // (caching salted passwords), binds a resource, sends initial presence, and
 // then exchanges raw stanza bytes with batched writes and no per-message
-// allocation. It is deliberately thin: element framing and SASL sit behind
-// small seams to be replaced by the project's xmpp/xml and xmpp/sasl.
+// allocation. SASL is the project's xmpp/sasl client; element framing is a
+// small depth-counting framer, the seam to switch to xmpp/xml once it lands.
 package xmppclient
 
 import (
@@ -16,6 +16,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/starling-xmpp/starling/xmpp/sasl"
 )
 
 // Security says how the client protects its connection.
@@ -65,9 +67,9 @@ type Config struct {
 	Password  string
 	Resource  string
 	Security  Security
-	Mechanism string     // "PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"
-	Cache     *SaltCache // shared salted-password cache; may be nil
-	Presence  bool       // send initial presence after binding
+	Mechanism string          // "PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", ...
+	Cache     *sasl.SaltCache // shared salted-password cache; may be nil
+	Presence  bool            // send initial presence after binding
 	// TLSConfig is used for StartTLS and DirectTLS; nil means a config that
 	// accepts the harness's self-signed loopback certificates.
 	TLSConfig *tls.Config
@@ -188,14 +190,14 @@ func (c *Client) negotiate(ctx context.Context, cfg *Config) error {
 			return err
 		}
 	}
-	mech, err := NewMechanism(cfg.Mechanism, cfg.User, cfg.Password, cfg.Cache)
+	if !bytes.Contains(feats, []byte(">"+cfg.Mechanism+"<")) {
+		return &UnsupportedError{What: "SASL mechanism " + cfg.Mechanism}
+	}
+	mech, err := sasl.NewClient(cfg.Mechanism, sasl.ClientConfig{Username: cfg.User, Password: cfg.Password, Cache: cfg.Cache})
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(feats, []byte(">"+mech.Name()+"<")) {
-		return &UnsupportedError{What: "SASL mechanism " + mech.Name()}
-	}
-	if err := c.authenticate(mech); err != nil {
+	if err := c.authenticate(cfg.Mechanism, mech); err != nil {
 		return err
 	}
 	if feats, err = c.open(); err != nil {
@@ -266,8 +268,9 @@ func (c *Client) next() (Frame, error) {
 	return f, nil
 }
 
-func (c *Client) authenticate(m Mechanism) error {
-	first, err := m.Start()
+// authenticate runs the SASL exchange; the step machine is xmpp/sasl's.
+func (c *Client) authenticate(name string, m *sasl.Client) error {
+	first, done, err := m.Step(nil)
 	if err != nil {
 		return err
 	}
@@ -275,21 +278,21 @@ func (c *Client) authenticate(m Mechanism) error {
 	if len(first) > 0 {
 		resp = base64.StdEncoding.EncodeToString(first)
 	}
-	if err := c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + m.Name() + "'>" + resp + "</auth>"); err != nil {
+	if err := c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + name + "'>" + resp + "</auth>"); err != nil {
 		return err
 	}
 	for range 8 { // SCRAM needs one round trip; bound the loop anyway
 		f, err := c.next()
 		if err != nil {
-			return fmt.Errorf("SASL %s: %w", m.Name(), err)
+			return fmt.Errorf("SASL %s: %w", name, err)
 		}
 		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(innerText(f.Raw))))
 		if err != nil {
-			return fmt.Errorf("SASL %s: bad base64 from server: %w", m.Name(), err)
+			return fmt.Errorf("SASL %s: bad base64 from server: %w", name, err)
 		}
 		switch string(f.Name()) {
 		case "challenge":
-			r, err := m.Next(data)
+			r, _, err := m.Step(data)
 			if err != nil {
 				return err
 			}
@@ -297,14 +300,22 @@ func (c *Client) authenticate(m Mechanism) error {
 				return err
 			}
 		case "success":
-			return m.Finish(data)
+			if !done { // SCRAM: verify the server's signature before trusting it
+				if _, done, err = m.Step(data); err != nil {
+					return err
+				}
+			}
+			if !done {
+				return fmt.Errorf("SASL %s: success before the exchange finished", name)
+			}
+			return nil
 		case "failure":
-			return fmt.Errorf("SASL %s failed: %.300s", m.Name(), f.Raw)
+			return fmt.Errorf("SASL %s failed: %.300s", name, f.Raw)
 		default:
-			return fmt.Errorf("SASL %s: unexpected %.200s", m.Name(), f.Raw)
+			return fmt.Errorf("SASL %s: unexpected %.200s", name, f.Raw)
 		}
 	}
-	return fmt.Errorf("SASL %s: too many challenges", m.Name())
+	return fmt.Errorf("SASL %s: too many challenges", name)
 }
 
 func (c *Client) bind(resource string) error {
@@ -445,3 +456,20 @@ func (c *Client) Close() error {
 
 // Abort closes the connection without ending the stream.
 func (c *Client) Abort() error { return c.conn.Close() }
+
+// Probe opens a stream and reads the server's features, then closes. It
+// reports whether a server is ready to serve clients on addr.
+func Probe(ctx context.Context, addr, domain string, sec Security) error {
+	cfg := Config{Addr: addr, Domain: domain, Security: sec}
+	conn, stop, err := dial(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	defer conn.Close()
+	c := &Client{conn: conn, fr: newFramer(conn, readBufSize, maxElement), domain: domain}
+	if _, err := c.open(); err != nil {
+		return fmt.Errorf("probe %s: %w", addr, err)
+	}
+	return nil
+}

@@ -1,0 +1,7 @@
+package peer
+
+import "net"
+
+type netTCPAddr = net.TCPAddr
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
