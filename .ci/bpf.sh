@@ -2,8 +2,8 @@
 # Regenerate the eBPF objects and bindings in bpf/ and fail if they differ
 # from the committed ones, so throttle.c and throttle_bpfel.{go,o} never drift.
 #
-# The committed objects were built with Debian 12's clang 14
-# (1:14.0-55.7~deb12u1) and libbpf-dev 1:1.1.2-0+deb12u1 headers on amd64;
+# The committed objects were built with Debian 12's clang-14 (1:14.0.6-12, pulled in by
+# the clang 1:14.0-55.7~deb12u1 package) and libbpf-dev 1:1.1.2-0+deb12u1 headers on amd64;
 # another clang produces different bytes, so run this on Debian 12.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
