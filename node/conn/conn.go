@@ -1,0 +1,464 @@
+package conn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// Options tune one connection. Zero values take the defaults noted on each field.
+type Options struct {
+	// MaxPending is the most output bytes a connection may have queued; past it the peer is a slow
+	// consumer and is disconnected rather than allowed to eat memory. Default 4 MiB.
+	MaxPending int
+	// WriteTimeout bounds one write to the socket. Default 30 s.
+	WriteTimeout time.Duration
+	// Silence is how long the peer may send nothing before the owner's OnSilence is asked what to do
+	// (a client is pinged). Default 60 s.
+	Silence time.Duration
+	// HandshakeTimeout bounds a TLS handshake. Default 10 s.
+	HandshakeTimeout time.Duration
+	// Wrap, if set, wraps the socket before TLS (the userspace traffic meter counts socket bytes there).
+	Wrap func(net.Conn) net.Conn
+}
+
+func (o *Options) defaults() {
+	if o.MaxPending <= 0 {
+		o.MaxPending = 4 << 20
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.Silence <= 0 {
+		o.Silence = 60 * time.Second
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+}
+
+// Conn is one XMPP connection's I/O. Reading happens on the goroutine that calls ReadTokens; writing is
+// queued by any goroutine with Write or WriteElement and flushed by a short-lived goroutine, so an idle
+// connection costs one parked reader and no buffers.
+type Conn struct {
+	opts   Options
+	sock   *socket
+	nc     net.Conn // what is read and written: sock, a wrapper of it, or TLS over them
+	under  net.Conn // sock or its wrapper: what TLS runs over
+	tls    *tls.Conn
+	remote net.Addr
+	local  net.Addr
+
+	mu         sync.Mutex
+	out        net.Buffers // queued chunks, oldest first
+	pending    int         // bytes queued and not yet written
+	flushing   bool
+	closing    bool // no more writes accepted; close once the queue is written
+	closed     bool
+	reason     Reason
+	closeDone  chan struct{}
+	flushDone  chan struct{} // non-nil while a flusher runs and someone waits for it
+	onClose    []func(Reason)
+	bytesIn    atomic.Uint64
+	bytesOut   atomic.Uint64
+	lastActive atomic.Int64 // unix nanoseconds of the last read
+}
+
+// ErrClosed is returned by writes to a closed or closing connection.
+var ErrClosed = errors.New("connection closed")
+
+// ErrSlowConsumer is returned when a write would pass the pending-output cap.
+var ErrSlowConsumer = errors.New("slow consumer: too much output pending")
+
+// New takes ownership of a TCP connection.
+func New(c *net.TCPConn, opts Options) (*Conn, error) {
+	opts.defaults()
+	s, err := newSocket(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("conn: raw socket: %w", err)
+	}
+	cn := &Conn{opts: opts, sock: s, remote: c.RemoteAddr(), local: c.LocalAddr(), closeDone: make(chan struct{})}
+	cn.under = s
+	if opts.Wrap != nil {
+		cn.under = opts.Wrap(s)
+	}
+	cn.nc = cn.under
+	cn.lastActive.Store(time.Now().UnixNano())
+	return cn, nil
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// LocalAddr is the local address of the connection.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// TCP returns the underlying TCP connection (for socket options and the eBPF socket cookie).
+func (c *Conn) TCP() *net.TCPConn { return c.sock.TCPConn }
+
+// TLS returns the TLS connection once TLS is on, else nil.
+func (c *Conn) TLS() *tls.Conn { return c.tls }
+
+// BytesIn and BytesOut count socket-level bytes (TLS included) read and written.
+func (c *Conn) BytesIn() uint64  { return c.bytesIn.Load() }
+func (c *Conn) BytesOut() uint64 { return c.bytesOut.Load() }
+
+// StartTLS runs a server-side TLS handshake on the connection. It must be called on the reader goroutine,
+// with nothing left unread in the owner's decoder (bytes read before the upgrade would be plaintext
+// smuggled into the TLS stream).
+func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) error {
+	if c.tls != nil {
+		return errors.New("conn: TLS already on")
+	}
+	if err := c.Flush(ctx); err != nil {
+		return err
+	}
+	t := tls.Server(c.under, cfg)
+	hctx, cancel := context.WithTimeout(ctx, c.opts.HandshakeTimeout)
+	defer cancel()
+	c.sock.nonblock = false
+	err := t.HandshakeContext(hctx)
+	if err != nil {
+		return fmt.Errorf("conn: TLS handshake with %s: %w", c.remote, err)
+	}
+	c.mu.Lock()
+	c.tls, c.nc = t, t
+	c.mu.Unlock()
+	return nil
+}
+
+// Write queues a copy of p.
+func (c *Conn) Write(p []byte) error {
+	c.mu.Lock()
+	if err := c.admitLocked(len(p)); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.appendLocked(p)
+	c.kickLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// WriteElement queues e with the given top-level attributes replaced (see xml.Element.AppendTo): the
+// element's bytes are copied once, from the sender's read buffer into this connection's queue.
+func (c *Conn) WriteElement(e *xml.Element, set ...xml.Attr) error {
+	c.mu.Lock()
+	if err := c.admitLocked(len(e.Raw())); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	before := c.tailLenLocked()
+	tail := c.tailLocked(len(e.Raw()) + 256)
+	tail = e.AppendTo(tail, set...)
+	c.out[len(c.out)-1] = tail
+	c.pending += len(tail) - before
+	c.kickLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// admitLocked applies the pending cap. Exceeding it closes the connection as a slow consumer.
+func (c *Conn) admitLocked(n int) error {
+	if c.closing || c.closed {
+		return ErrClosed
+	}
+	if c.pending+n > c.opts.MaxPending {
+		c.closing = true
+		c.closeLocked(ReasonSlowConsumer)
+		return ErrSlowConsumer
+	}
+	return nil
+}
+
+const chunkSize = 16 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func getChunk(min int) []byte {
+	if min > chunkSize {
+		return make([]byte, 0, min)
+	}
+	return (*chunkPool.Get().(*[]byte))[:0]
+}
+
+func putChunk(b []byte) {
+	if cap(b) == chunkSize {
+		b = b[:0]
+		chunkPool.Put(&b)
+	}
+}
+
+func (c *Conn) tailLenLocked() int {
+	if len(c.out) == 0 {
+		return 0
+	}
+	return len(c.out[len(c.out)-1])
+}
+
+// tailLocked returns the last queued chunk, or a new one, with room for about n more bytes. The chunk
+// being written by the flusher is never in c.out, so appending here never races with the socket write.
+func (c *Conn) tailLocked(n int) []byte {
+	if k := len(c.out); k > 0 && cap(c.out[k-1])-len(c.out[k-1]) >= n {
+		return c.out[k-1]
+	}
+	c.out = append(c.out, getChunk(n))
+	return c.out[len(c.out)-1]
+}
+
+func (c *Conn) appendLocked(p []byte) {
+	tail := c.tailLocked(len(p))
+	c.out[len(c.out)-1] = append(tail, p...)
+	c.pending += len(p)
+}
+
+func (c *Conn) kickLocked() {
+	if !c.flushing && len(c.out) > 0 {
+		c.flushing = true
+		go c.flush()
+	}
+}
+
+// flush writes queued chunks until the queue is empty, gathering everything queued so far into one
+// writev per round.
+func (c *Conn) flush() {
+	var batch net.Buffers
+	for {
+		c.mu.Lock()
+		if len(c.out) == 0 || c.closed {
+			c.flushing = false
+			if c.closing && !c.closed {
+				c.closeLocked(c.reason)
+			}
+			if c.flushDone != nil {
+				close(c.flushDone)
+				c.flushDone = nil
+			}
+			c.mu.Unlock()
+			return
+		}
+		batch, c.out = c.out, batch[:0]
+		c.mu.Unlock()
+
+		chunks := batch
+		n := 0
+		for _, b := range chunks {
+			n += len(b)
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+		_, err := batch.WriteTo(c.nc) // consumes batch; chunks keeps the slices for the pool
+		for i, b := range chunks {
+			putChunk(b)
+			chunks[i] = nil
+		}
+		batch = chunks[:0]
+		c.bytesOut.Add(uint64(n))
+		c.mu.Lock()
+		c.pending -= n
+		if err != nil && !c.closed {
+			r := ReasonWriteError
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				r = ReasonSlowConsumer
+			}
+			c.closeLocked(r)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Flush waits until everything queued so far is written, or ctx ends.
+func (c *Conn) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.flushing {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.flushDone == nil {
+		c.flushDone = make(chan struct{})
+	}
+	done := c.flushDone
+	c.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CloseAfter queues final bytes (a stream error, the closing stream tag), refuses further writes, and
+// closes the connection once they are written.
+func (c *Conn) CloseAfter(final []byte, r Reason) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closed {
+		return
+	}
+	c.closing = true
+	c.reason = r
+	if len(final) > 0 {
+		c.appendLocked(final)
+	}
+	if len(c.out) == 0 {
+		c.closeLocked(r)
+		return
+	}
+	c.kickLocked()
+	// A peer that does not read must not hold the connection open: the write deadline ends the
+	// flusher, and this timer ends a connection whose flusher is stuck for any other reason.
+	time.AfterFunc(c.opts.WriteTimeout, func() { c.Close(r) })
+}
+
+// Close closes the connection now; queued output is discarded.
+func (c *Conn) Close(r Reason) {
+	c.mu.Lock()
+	c.closing = true
+	c.closeLocked(r)
+	c.mu.Unlock()
+}
+
+func (c *Conn) closeLocked(r Reason) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.reason == ReasonNone || r != c.reason && c.reason == ReasonNone {
+		c.reason = r
+	}
+	c.sock.TCPConn.SetLinger(0)
+	c.sock.TCPConn.Close()
+	if !c.flushing {
+		for i, b := range c.out {
+			putChunk(b)
+			c.out[i] = nil
+		}
+		c.out = c.out[:0]
+	}
+	for _, f := range c.onClose {
+		go f(c.reason)
+	}
+	close(c.closeDone)
+}
+
+// OnClose registers f to run (on its own goroutine) when the connection closes.
+func (c *Conn) OnClose(f func(Reason)) {
+	c.mu.Lock()
+	if c.closed {
+		r := c.reason
+		c.mu.Unlock()
+		go f(r)
+		return
+	}
+	c.onClose = append(c.onClose, f)
+	c.mu.Unlock()
+}
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.closeDone }
+
+// Reason returns why the connection closed, or ReasonNone while it is open.
+func (c *Conn) Reason() Reason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		return ReasonNone
+	}
+	return c.reason
+}
+
+// Closing reports whether the connection accepts no more output.
+func (c *Conn) Closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing || c.closed
+}
+
+// Idle returns how long nothing has been read.
+func (c *Conn) Idle() time.Duration {
+	return time.Duration(time.Now().UnixNano() - c.lastActive.Load())
+}
+
+// Handler receives what a connection reads.
+type Handler interface {
+	// HandleToken handles one token. Its Elem is only valid during the call. A non-nil error stops the
+	// reader; the handler has already queued whatever the peer should be told.
+	HandleToken(t xml.Token) error
+	// Silent is called when the peer has sent nothing for Options.Silence. It returns false to end the
+	// connection as idle (the reader then returns ErrIdle).
+	Silent() bool
+}
+
+// ErrIdle is returned by ReadTokens when the handler gave up on a silent peer.
+var ErrIdle = errors.New("connection idle")
+
+// ReadTokens reads and decodes until the connection ends or the handler returns an error. A decoder error
+// (*xml.Error) is returned as is for the owner to turn into a stream error. Between bursts the decoder's
+// buffer goes back to its pool and the goroutine waits for readiness holding no buffer.
+func (c *Conn) ReadTokens(dec *xml.Decoder, h Handler) error {
+	for {
+		// Drain what is decoded before reading again: a STARTTLS or stream restart inside this batch
+		// changes how the next bytes must be read.
+		for {
+			tok, err := dec.Next()
+			if err == xml.ErrNeedMore {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := h.HandleToken(tok); err != nil {
+				return err
+			}
+		}
+		c.sock.nonblock = true
+		n, err := dec.ReadFrom(c.nc)
+		if n > 0 {
+			c.bytesIn.Add(uint64(n))
+			c.lastActive.Store(time.Now().UnixNano())
+		}
+		if err == nil {
+			continue
+		}
+		if err != ErrWouldBlock {
+			if err == io.EOF {
+				return io.EOF
+			}
+			return err
+		}
+		dec.Release()
+		if err := c.wait(h); err != nil {
+			return err
+		}
+	}
+}
+
+// wait parks until the socket is readable, asking the handler what to do at each silence period.
+func (c *Conn) wait(h Handler) error {
+	for {
+		if c.tls != nil {
+			// tls.Conn may hold a decrypted record in its own buffer; the non-blocking read above
+			// returned ErrWouldBlock only after draining it, so the socket is the truth here too.
+		}
+		c.sock.TCPConn.SetReadDeadline(time.Now().Add(c.opts.Silence))
+		err := c.sock.waitReadable()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if !h.Silent() {
+			return ErrIdle
+		}
+	}
+}
