@@ -17,7 +17,7 @@ const (
 	NSSASL         = "urn:ietf:params:xml:ns:xmpp-sasl"
 	NSBind         = "urn:ietf:params:xml:ns:xmpp-bind"
 	NSSession      = "urn:ietf:params:xml:ns:xmpp-session"
-	NSSASLCB       = "urn:xmpp:sasl-cb:0"         // XEP-0440
+	NSSASLCB       = "urn:xmpp:sasl-cb:0"          // XEP-0440
 	NSRosterVer    = "urn:xmpp:features:rosterver" // RFC 6121 §2.6
 	NSRegister     = "http://jabber.org/features/iq-register"
 	NSXML          = "http://www.w3.org/XML/1998/namespace"
