@@ -142,6 +142,7 @@ func TestText(t *testing.T) {
 func TestAllocs(t *testing.T) {
 	s := "juliet@example.com/balcony"
 	b := []byte(s)
+	ub := []byte("Juliet@Example.com/Balcony")
 	var sink JID
 	tests := []struct {
 		name string
@@ -150,7 +151,8 @@ func TestAllocs(t *testing.T) {
 	}{
 		{"Parse canonical", 0, func() { sink, _ = Parse(s) }},
 		{"ParseBytes canonical", 1, func() { sink, _ = ParseBytes(b) }},
-		{"Parse uppercase", 2, func() { sink, _ = Parse("Juliet@example.com/balcony") }},
+		{"Parse uppercase", 1, func() { sink, _ = Parse("Juliet@example.com/balcony") }},
+		{"ParseBytes uppercase", 1, func() { sink, _ = ParseBytes(ub) }},
 		{"Bare", 0, func() { sink = sink.Bare() }},
 	}
 	for _, tc := range tests {

@@ -13,20 +13,28 @@ const maxJID = 3*maxPart + 2
 // is a small slice of a much larger string that should be freed, pass
 // strings.Clone(s).
 func Parse(s string) (JID, error) {
-	if dom, res, ok := scanCanonical(s); ok {
-		return JID{s: s, dom: uint16(dom), res: uint16(res)}, nil
+	dom, res, upper, ok := scanASCII(s)
+	switch {
+	case !ok:
+		return parse(s, false)
+	case upper:
+		return JID{s: lowerASCII(s, res), dom: uint16(dom), res: uint16(res)}, nil
 	}
-	return parse(s, false)
+	return JID{s: s, dom: uint16(dom), res: uint16(res)}, nil
 }
 
 // ParseBytes is Parse for bytes straight from the XML decoder. The JID
 // never refers to b; in the common case its one allocation is the JID's
 // own string.
 func ParseBytes(b []byte) (JID, error) {
-	if dom, res, ok := scanCanonical(b); ok {
-		return JID{s: string(b), dom: uint16(dom), res: uint16(res)}, nil
+	dom, res, upper, ok := scanASCII(b)
+	switch {
+	case !ok:
+		return parse(string(b), false)
+	case upper:
+		return JID{s: lowerASCII(b, res), dom: uint16(dom), res: uint16(res)}, nil
 	}
-	return parse(string(b), false)
+	return JID{s: string(b), dom: uint16(dom), res: uint16(res)}, nil
 }
 
 // MustParse is Parse for tests and constants: it panics if s is not a
@@ -45,32 +53,40 @@ func New(local, domain, resource string) (JID, error) {
 	return build(local, domain, resource, local != "", resource != "", false, "")
 }
 
-// scanCanonical reports whether s is a JID whose parts are ASCII and
-// already in prepared form, and if so where its domainpart starts and
-// where its resourcepart's '/' is (len(s) if none). It never reports an
-// error: anything it does not accept goes to full preparation, which gives
-// the same answer (tested) and the error if there is one.
-func scanCanonical[T string | []byte](s T) (dom, res int, ok bool) {
+// scanASCII reports whether s is a JID whose parts are ASCII and in
+// prepared form except perhaps for uppercase letters in the localpart and
+// domainpart, which the caller then maps to lowercase. It also returns
+// where the domainpart starts and where the resourcepart's '/' is (len(s)
+// if none). It never reports an error: anything it does not accept goes to
+// full preparation, which gives the same answer (tested) and the error if
+// there is one.
+func scanASCII[T string | []byte](s T) (dom, res int, upper, ok bool) {
 	n := len(s)
 	if n == 0 || n > maxJID {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	// The localpart alphabet includes the domain one, so scan it first:
 	// the first byte outside it decides whether there is a localpart.
+	var seen uint8
 	i := 0
-	for i < n && classes[s[i]]&classLocal != 0 {
-		i++
+	for ; i < n; i++ {
+		k := classes[s[i]]
+		if k&(classLocal|classUpper) == 0 {
+			break
+		}
+		seen |= k
 	}
 	switch {
 	case i < n && s[i] == '@':
 		if i == 0 || i > maxPart {
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 		dom = i + 1
 	case i == n || s[i] == '/':
-		dom = 0
+		// No localpart: what was scanned is the domainpart, checked below.
+		dom, seen = 0, 0
 	default:
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	res = n
 	for j := dom; j < n; j++ {
@@ -79,21 +95,37 @@ func scanCanonical[T string | []byte](s T) (dom, res int, ok bool) {
 			break
 		}
 	}
-	if !ldhLabels(s[dom:res], false) {
-		return 0, 0, false
+	domUpper, ok := ldhLabels(s[dom:res])
+	if !ok {
+		return 0, 0, false, false
 	}
 	if res < n {
 		r := s[res+1:]
 		if len(r) == 0 || len(r) > maxPart {
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 		for k := 0; k < len(r); k++ {
 			if classes[r[k]]&classResource == 0 {
-				return 0, 0, false
+				return 0, 0, false, false
 			}
 		}
 	}
-	return dom, res, true
+	return dom, res, domUpper || seen&classUpper != 0, true
+}
+
+// lowerASCII copies s, mapping A-Z to a-z before index end (the localpart
+// and domainpart; the resourcepart keeps its case).
+func lowerASCII[T string | []byte](s T, end int) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i < end && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // parse splits s as RFC 7622 §3.1 says and prepares each part. With full

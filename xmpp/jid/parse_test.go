@@ -175,8 +175,8 @@ func longDomain(n int) string {
 func TestLongDomain(t *testing.T) {
 	for _, n := range []int{1, 63, 64, 65, 1023, 1024} {
 		d := longDomain(n)
-		if len(d) != n || n <= maxPart && !ldhLabels(d, false) {
-			t.Errorf("longDomain(%d) = %d bytes, valid=%v", n, len(d), ldhLabels(d, false))
+		if _, ok := ldhLabels(d); len(d) != n || n <= maxPart && !ok {
+			t.Errorf("longDomain(%d) = %d bytes, valid=%v", n, len(d), ok)
 		}
 	}
 }

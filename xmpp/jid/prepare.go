@@ -255,45 +255,44 @@ func prepareIPv6(s, orig string) (string, error) {
 // NR-LDH labels (letters, digits, inner hyphens, no "--" in the third and
 // fourth place, so no A-labels), or false if s needs the IDNA profile.
 func asciiDomain(s string) (string, bool) {
-	if !ldhLabels(s, true) {
+	upper, ok := ldhLabels(s)
+	switch {
+	case !ok:
 		return "", false
-	}
-	for i := 0; i < len(s); i++ {
-		if classes[s[i]]&classUpper != 0 {
-			return strings.ToLower(s), true
-		}
+	case upper:
+		return strings.ToLower(s), true
 	}
 	return s, true
 }
 
 // ldhLabels reports whether s is one or more dot-separated NR-LDH labels,
-// at most maxPart bytes in all. Uppercase letters are allowed if upper is
-// set.
-func ldhLabels[T string | []byte](s T, upper bool) bool {
+// at most maxPart bytes in all, and whether it has uppercase letters.
+func ldhLabels[T string | []byte](s T) (upper, ok bool) {
 	if len(s) == 0 || len(s) > maxPart {
-		return false
+		return false, false
 	}
-	ok := uint8(classLDH)
-	if upper {
-		ok |= classUpper
-	}
+	var seen uint8
 	start := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) {
 			c := s[i]
-			if classes[c]&ok != 0 || c == '-' {
+			if k := classes[c]; k&(classLDH|classUpper) != 0 {
+				seen |= k
+				continue
+			}
+			if c == '-' {
 				continue
 			}
 			if c != '.' {
-				return false
+				return false, false
 			}
 		}
 		if !ldhLabel(s[start:i]) {
-			return false
+			return false, false
 		}
 		start = i + 1
 	}
-	return true
+	return seen&classUpper != 0, true
 }
 
 // ldhLabel reports whether a label of letters, digits and hyphens passes
