@@ -3,6 +3,7 @@ package jid
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Part names one of the three parts of a JID. It is a string so that it
@@ -57,7 +58,12 @@ type Error struct {
 
 func newError(p Part, value string, err error) *Error {
 	if len(value) > maxErrorValue {
-		value = value[:maxErrorValue] + "…"
+		// Cut at a rune start so the quoted value stays readable.
+		n := maxErrorValue
+		for n > maxErrorValue-utf8.UTFMax && !utf8.RuneStart(value[n]) {
+			n--
+		}
+		value = value[:n] + "…"
 	}
 	return &Error{Part: p, Value: value, Err: err}
 }

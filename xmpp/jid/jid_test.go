@@ -3,7 +3,10 @@ package jid
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestAccessors(t *testing.T) {
@@ -161,4 +164,42 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 	_ = sink
+}
+
+// TestConcurrentParse runs preparation from several goroutines; run with
+// -race, it checks that the shared PRECIS and IDNA profiles hold no
+// per-call state.
+func TestConcurrentParse(t *testing.T) {
+	inputs := []string{"Σ@Bücher.example/♚", "ＪＵＬＩＥＴ@example.com/r", "juliet@xn--bcher-kva.example", "foo bar@example.com"}
+	want := make([]string, len(inputs))
+	for i, in := range inputs {
+		j, _ := Parse(in)
+		want[i] = j.String()
+	}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			var err error
+			for k := range 200 {
+				i := (g + k) % len(inputs)
+				if j, _ := Parse(inputs[i]); j.String() != want[i] && err == nil {
+					err = fmt.Errorf("Parse(%q) = %q, want %q", inputs[i], j, want[i])
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestErrorQuotesWholeRunes(t *testing.T) {
+	_, err := Parse("a" + strings.Repeat("é", 3000) + "@example.com")
+	var jerr *Error
+	if !errors.As(err, &jerr) || !utf8.ValidString(jerr.Value) || len(jerr.Value) > maxErrorValue+len("…") {
+		t.Errorf("error value %q (%v)", jerr.Value, err)
+	}
 }
