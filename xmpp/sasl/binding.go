@@ -172,3 +172,26 @@ func lookupBinding(data map[string][]byte) func(string) ([]byte, bool) {
 		return b, ok
 	}
 }
+
+// AppendChannelBindingFeature appends the XEP-0440 stream feature that tells
+// clients which channel-binding types the server supports, e.g.
+//
+//	<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>
+//
+// It appends nothing for an empty list. Types that are not valid
+// channel-binding names are skipped, so the output is always well-formed.
+func AppendChannelBindingFeature(b []byte, types []string) []byte {
+	if len(types) == 0 {
+		return b
+	}
+	b = append(b, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"...)
+	for _, t := range types {
+		if !validCBName(t) {
+			continue
+		}
+		b = append(b, "<channel-binding type='"...)
+		b = append(b, t...)
+		b = append(b, "'/>"...)
+	}
+	return append(b, "</sasl-channel-binding>"...)
+}
