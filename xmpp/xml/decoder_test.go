@@ -1,0 +1,506 @@
+package xml
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// validCases are streams the decoder must accept; want lists the canonical tokens.
+var validCases = []struct {
+	name string
+	in   string
+	want []string
+}{
+	{
+		name: "empty stream with declaration",
+		in:   `<?xml version='1.0' encoding='UTF-8'?>` + streamHdr + trailer,
+		want: []string{
+			`StreamStart <{http://etherx.jabber.org/streams}stream {}to="example.com" {}version="1.0"></> raw="` + strings.ReplaceAll(streamHdr, `"`, `\"`) + `"`,
+			`StreamEnd`,
+		},
+	},
+	{
+		name: "message with entities and char refs",
+		in:   streamHdr + `<message to='a@b/r' type="chat"><body>a &lt;b&gt; &amp; &quot;c&apos; &#65;&#x42;&#x1F600;</body></message>` + trailer,
+		want: []string{
+			"", // streamHdr, not checked
+			`Element <{jabber:client}message {}to="a@b/r" {}type="chat"><{jabber:client}body>"a <b> & \"c' AB😀"</></> raw="<message to='a@b/r' type=\"chat\"><body>a &lt;b&gt; &amp; &quot;c&apos; &#65;&#x42;&#x1F600;</body></message>"`,
+			`StreamEnd`,
+		},
+	},
+	{
+		name: "keepalive whitespace, nonza with stream prefix, default and prefixed namespaces",
+		in: streamHdr + " \n\t " + `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>` + "\n " +
+			`<iq type='get' id='1'><query xmlns='jabber:iq:roster' xmlns:x='urn:x' x:ver='3' xml:lang='en'/></iq>` + trailer,
+		want: []string{
+			"",
+			`Element <{http://etherx.jabber.org/streams}features><{urn:ietf:params:xml:ns:xmpp-tls}starttls><{urn:ietf:params:xml:ns:xmpp-tls}required></></></> raw="<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"`,
+			`Element <{jabber:client}iq {}type="get" {}id="1"><{jabber:iq:roster}query {urn:x}ver="3" {http://www.w3.org/XML/1998/namespace}lang="en"></></> raw="<iq type='get' id='1'><query xmlns='jabber:iq:roster' xmlns:x='urn:x' x:ver='3' xml:lang='en'/></iq>"`,
+			`StreamEnd`,
+		},
+	},
+	{
+		name: "CDATA, mixed text and CRLF normalisation",
+		in:   streamHdr + "<message><body>one<![CDATA[<two> & ]]]>\r\nthree<b/>four\rfive</body></message>" + trailer,
+		want: []string{
+			"",
+			`Element <{jabber:client}message><{jabber:client}body>"one<two> & ]\nthreefour\nfive"<{jabber:client}b></></></> raw="<message><body>one<![CDATA[<two> & ]]]>\r\nthree<b/>four\rfive</body></message>"`,
+			`StreamEnd`,
+		},
+	},
+	{
+		name: "undeclared default namespace and attribute tricks",
+		in:   streamHdr + `<a xmlns='' b = '>' c='a&#9;b' d='x&apos;"y'><x:c xmlns:x='urn:c'>t</x:c></a>` + trailer,
+		want: []string{
+			"",
+			`Element <{}a {}b=">" {}c="a\tb" {}d="x'\"y"><{urn:c}c>"t"</></> raw="<a xmlns='' b = '>' c='a&#9;b' d='x&apos;\"y'><x:c xmlns:x='urn:c'>t</x:c></a>"`,
+			`StreamEnd`,
+		},
+	},
+	{
+		name: "self-closed stream streamHdr",
+		in:   `<stream:stream ` + streamNS + `/>`,
+		want: []string{"", "StreamEnd"},
+	},
+	{
+		name: "unicode names",
+		in:   streamHdr + `<ñame attr·x='1'><日本>語</日本></ñame>` + trailer,
+		want: []string{"", `Element <{jabber:client}ñame {}attr·x="1"><{jabber:client}日本>"語"</></> raw="<ñame attr·x='1'><日本>語</日本></ñame>"`, "StreamEnd"},
+	},
+}
+
+func TestDecodeValid(t *testing.T) {
+	for _, tc := range validCases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := decodeChunks(Limits{}, []byte(tc.in))
+			if r.err != nil {
+				t.Fatalf("error: %v", r.err)
+			}
+			if len(r.toks) != len(tc.want) {
+				t.Fatalf("got %d tokens, want %d:\n%s", len(r.toks), len(tc.want), strings.Join(r.toks, "\n"))
+			}
+			for i, w := range tc.want {
+				if w != "" && r.toks[i] != w {
+					t.Errorf("token %d:\n got %s\nwant %s", i, r.toks[i], w)
+				}
+			}
+		})
+	}
+}
+
+// invalidCases must fail with the given condition.
+var invalidCases = []struct {
+	name, in, cond string
+}{
+	{"comment in element", streamHdr + `<message><!-- hi --></message>`, CondRestrictedXML},
+	{"comment at stream level", streamHdr + `<!-- hi -->`, CondRestrictedXML},
+	{"comment before stream", `<!-- hi -->` + streamHdr, CondRestrictedXML},
+	{"doctype", `<!DOCTYPE stream>` + streamHdr, CondRestrictedXML},
+	{"processing instruction", streamHdr + `<?foo bar?>`, CondRestrictedXML},
+	{"processing instruction in element", streamHdr + `<a><?foo?></a>`, CondRestrictedXML},
+	{"xml declaration later", streamHdr + `<?xml version='1.0'?>`, CondRestrictedXML},
+	{"two xml declarations", `<?xml version='1.0'?><?xml version='1.0'?>` + streamHdr, CondRestrictedXML},
+	{"undeclared entity", streamHdr + `<a>&nbsp;</a>`, CondRestrictedXML},
+	{"undeclared entity in attribute", streamHdr + `<a b='&foo;'/>`, CondRestrictedXML},
+	{"encoding", `<?xml version='1.0' encoding='ISO-8859-1'?>` + streamHdr, CondUnsupportedEncoding},
+	{"bad xml version", `<?xml version='2.0'?>` + streamHdr, CondNotWellFormed},
+	{"declaration without version", `<?xml encoding='UTF-8'?>` + streamHdr, CondNotWellFormed},
+	{"undeclared element prefix", streamHdr + `<x:a/>`, CondBadNamespacePrefix},
+	{"undeclared attribute prefix", streamHdr + `<a x:b='1'/>`, CondBadNamespacePrefix},
+	{"prefix declared on sibling", streamHdr + `<a><b xmlns:x='u'/><x:c/></a>`, CondBadNamespacePrefix},
+	{"undeclaring a prefix", streamHdr + `<a xmlns:x=''/>`, CondBadNamespacePrefix},
+	{"declaring xmlns", streamHdr + `<a xmlns:xmlns='u'/>`, CondBadNamespacePrefix},
+	{"rebinding xml", streamHdr + `<a xmlns:xml='u'/>`, CondBadNamespacePrefix},
+	{"stream prefix undeclared", `<stream:stream xmlns='jabber:client'>`, CondBadNamespacePrefix},
+	{"wrong stream namespace", `<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong'>`, CondInvalidNamespace},
+	{"wrong stream name", `<stream:streams ` + streamNS + `>`, CondInvalidNamespace},
+	{"unprefixed stream in wrong ns", `<stream xmlns='jabber:client'>`, CondInvalidNamespace},
+	{"mismatched tags", streamHdr + `<a><b></a></b>`, CondNotWellFormed},
+	{"mismatched stream end", streamHdr + `</stream:streams>`, CondNotWellFormed},
+	{"mismatched prefix", streamHdr + `<a xmlns:x='u' xmlns:y='u'><x:b></y:b></a>`, CondNotWellFormed},
+	{"duplicate attribute", streamHdr + `<a b='1' b='2'/>`, CondNotWellFormed},
+	{"duplicate expanded attribute", streamHdr + `<a xmlns:x='u' xmlns:y='u' x:b='1' y:b='2'/>`, CondNotWellFormed},
+	{"duplicate declaration", streamHdr + `<a xmlns:x='u' xmlns:x='v'/>`, CondNotWellFormed},
+	{"lt in attribute", streamHdr + `<a b='<'/>`, CondNotWellFormed},
+	{"unquoted attribute", streamHdr + `<a b=1/>`, CondNotWellFormed},
+	{"missing space between attributes", streamHdr + `<a b='1'c='2'/>`, CondNotWellFormed},
+	{"bad name", streamHdr + `<1a/>`, CondNotWellFormed},
+	{"bad attribute name", streamHdr + `<a -b='1'/>`, CondNotWellFormed},
+	{"double colon name", streamHdr + `<a:b:c/>`, CondNotWellFormed},
+	{"empty local name", streamHdr + `<a: />`, CondNotWellFormed},
+	{"invalid utf-8", streamHdr + "<a>\xff</a>", CondNotWellFormed},
+	{"overlong utf-8", streamHdr + "<a>\xc0\xaf</a>", CondNotWellFormed},
+	{"control char", streamHdr + "<a>\x01</a>", CondNotWellFormed},
+	{"U+FFFE", streamHdr + "<a>\uFFFE</a>", CondNotWellFormed},
+	{"char ref to NUL", streamHdr + `<a>&#0;</a>`, CondNotWellFormed},
+	{"char ref to surrogate", streamHdr + `<a>&#xD800;</a>`, CondNotWellFormed},
+	{"char ref too large", streamHdr + `<a>&#x110000;</a>`, CondNotWellFormed},
+	{"bare ampersand", streamHdr + `<a>a & b</a>`, CondNotWellFormed},
+	{"cdata end in text", streamHdr + `<a>]]></a>`, CondNotWellFormed},
+	{"text before stream", `hello` + streamHdr, CondNotWellFormed},
+	{"end before stream", `</stream:stream>`, CondNotWellFormed},
+	{"text at stream level", streamHdr + `hello`, CondBadFormat},
+	{"cdata at stream level", streamHdr + `<![CDATA[x]]>`, CondBadFormat},
+	{"lt after lt", streamHdr + `<<a/>`, CondNotWellFormed},
+	{"space after slash", streamHdr + `<a/ ><b/>`, CondNotWellFormed},
+}
+
+func TestDecodeInvalid(t *testing.T) {
+	for _, tc := range invalidCases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Closing the stream completes any element left open by the case.
+			r := decodeChunks(Limits{}, []byte(tc.in+`</a></a>`+trailer))
+			if got := condition(r.err); got != tc.cond {
+				t.Fatalf("condition %q (%v), want %q", got, r.err, tc.cond)
+			}
+		})
+	}
+}
+
+func TestErrorIsSticky(t *testing.T) {
+	d := NewDecoder(Limits{})
+	d.Feed([]byte(streamHdr + `<a><!-- x --></a>`))
+	var first error
+	for first == nil {
+		_, err := d.Next()
+		if err != nil {
+			first = err
+		}
+	}
+	d.Feed([]byte(`<message/>`))
+	for i := 0; i < 3; i++ {
+		if _, err := d.Next(); err != first {
+			t.Fatalf("Next after error = %v, want the first error %v", err, first)
+		}
+	}
+	d.Reset()
+	if _, err := d.Next(); err != first {
+		t.Fatalf("Next after Reset = %v, want %v", err, first)
+	}
+	var xe *Error
+	if !errors.As(first, &xe) || xe.Offset != int64(len(streamHdr)+3) {
+		t.Fatalf("error %v: want offset %d", first, len(streamHdr)+3)
+	}
+	if !strings.Contains(first.Error(), "restricted-xml") {
+		t.Errorf("Error() = %q lacks the condition", first.Error())
+	}
+}
+
+// splitInputs are the inputs checked at every split point.
+func splitInputs() []string {
+	var in []string
+	for _, tc := range validCases {
+		in = append(in, tc.in)
+	}
+	for _, tc := range invalidCases {
+		in = append(in, tc.in+`</a></a>`+trailer)
+	}
+	return in
+}
+
+// TestSplitEverywhere feeds every input split at every point, and one byte
+// at a time, and requires the same tokens and the same error as in one piece.
+func TestSplitEverywhere(t *testing.T) {
+	for _, in := range splitInputs() {
+		b := []byte(in)
+		whole := decodeChunks(Limits{}, b)
+		check := func(how string, got result) {
+			t.Helper()
+			if errString(got.err) != errString(whole.err) || strings.Join(got.toks, "\n") != strings.Join(whole.toks, "\n") {
+				t.Fatalf("%s of %q:\n got %v %q\nwant %v %q", how, in, errString(got.err), got.toks, errString(whole.err), whole.toks)
+			}
+		}
+		for i := 1; i < len(b); i++ {
+			check("split at "+itoa(i), decodeChunks(Limits{}, b[:i], b[i:]))
+		}
+		chunks := make([][]byte, len(b))
+		for i := range b {
+			chunks[i] = b[i : i+1]
+		}
+		check("byte by byte", decodeChunks(Limits{}, chunks...))
+	}
+}
+
+func itoa(i int) string {
+	return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i/1000%10)) + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)))
+}
+
+func TestLimits(t *testing.T) {
+	big := strings.Repeat("x", 1000)
+	deep := func(n int) string {
+		return strings.Repeat("<a>", n) + strings.Repeat("</a>", n)
+	}
+	attrs := func(n int) string {
+		var sb strings.Builder
+		sb.WriteString("<a")
+		for i := 0; i < n; i++ {
+			sb.WriteString(" a" + itoa(i) + "='1'")
+		}
+		sb.WriteString("/>")
+		return sb.String()
+	}
+	tests := []struct {
+		name string
+		lim  Limits
+		in   string
+		cond string
+	}{
+		{"stanza at limit", Limits{MaxStanzaBytes: 1007}, "<a>" + big + "</a>", ""},
+		{"stanza over limit", Limits{MaxStanzaBytes: 1006}, "<a>" + big + "</a>", CondPolicyViolation},
+		{"stanza over limit never closed", Limits{MaxStanzaBytes: 1000}, "<a>" + big + big, CondPolicyViolation},
+		{"huge attribute value", Limits{MaxStanzaBytes: 1000}, "<a b='" + big + "'/>", CondPolicyViolation},
+		{"huge cdata", Limits{MaxStanzaBytes: 1000}, "<a><![CDATA[" + big, CondPolicyViolation},
+		{"depth at limit", Limits{MaxDepth: 5}, deep(5), ""},
+		{"depth over limit", Limits{MaxDepth: 5}, deep(6), CondPolicyViolation},
+		{"depth never closed", Limits{MaxDepth: 5}, strings.Repeat("<a>", 6), CondPolicyViolation},
+		{"default depth", Limits{}, deep(33), CondPolicyViolation},
+		{"attrs at limit", Limits{MaxAttrs: 4}, attrs(4), ""},
+		{"attrs over limit", Limits{MaxAttrs: 4}, attrs(5), CondPolicyViolation},
+		{"declarations count", Limits{MaxAttrs: 2}, `<a xmlns='u' xmlns:b='v' c='1'/>`, CondPolicyViolation},
+		// stream:stream has 13 bytes, so the limits stay above that.
+		{"name at limit", Limits{MaxNameBytes: 14}, "<a:bbbbbbbbbbbb xmlns:a='u'/>", ""},
+		{"name over limit", Limits{MaxNameBytes: 14}, "<a:bbbbbbbbbbbbb xmlns:a='u'/>", CondPolicyViolation},
+		{"attr name over limit", Limits{MaxNameBytes: 14}, "<a bbbbbbbbbbbbbbb='1'/>", CondPolicyViolation},
+		{"header name over limit", Limits{MaxNameBytes: 12}, "", CondPolicyViolation},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, chunk := range []int{1 << 20, 100, 7} {
+				in := []byte(streamHdr + tc.in)
+				var chunks [][]byte
+				for len(in) > 0 {
+					n := min(chunk, len(in))
+					chunks = append(chunks, in[:n])
+					in = in[n:]
+				}
+				r := decodeChunks(tc.lim, chunks...)
+				if got := condition(r.err); got != tc.cond {
+					t.Fatalf("chunk %d: condition %q (%v), want %q", chunk, got, r.err, tc.cond)
+				}
+				if tc.cond == "" && tc.in != "" && len(r.toks) != 2 {
+					t.Fatalf("chunk %d: %d tokens, want streamHdr and element", chunk, len(r.toks))
+				}
+			}
+		})
+	}
+}
+
+// TestLimitBoundsBuffer checks that an oversized stanza is refused once the
+// limit is reached, without buffering the rest of it.
+func TestLimitBoundsBuffer(t *testing.T) {
+	d := NewDecoder(Limits{MaxStanzaBytes: 8 << 10})
+	src := io.MultiReader(strings.NewReader(streamHdr+"<message><body>"), infiniteX{})
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		if _, rerr := d.ReadFrom(src); rerr != nil {
+			t.Fatalf("ReadFrom: %v", rerr)
+		}
+		for {
+			_, err = d.Next()
+			if err != nil {
+				break
+			}
+		}
+		if errors.Is(err, ErrNeedMore) {
+			err = nil
+		}
+	}
+	if condition(err) != CondPolicyViolation {
+		t.Fatalf("got %v, want policy-violation", err)
+	}
+	if d.Buffered() > 16<<10 {
+		t.Fatalf("buffered %d bytes for an 8 KiB limit", d.Buffered())
+	}
+}
+
+// infiniteX is a reader of endless 'x'.
+type infiniteX struct{}
+
+func (infiniteX) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+func TestResetReleaseBuffered(t *testing.T) {
+	d := NewDecoder(Limits{})
+	d.Feed([]byte(`<?xml version='1.0'?>` + streamHdr + `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><?xml version='1.0'?><stream:str`))
+	mustKind := func(want Kind) *Element {
+		t.Helper()
+		tok, err := d.Next()
+		if err != nil || tok.Kind != want {
+			t.Fatalf("Next = %v, %v; want %v", tok.Kind, err, want)
+		}
+		return tok.Elem
+	}
+	mustKind(StreamStart)
+	if e := mustKind(ElementKind); string(e.Name()) != "success" {
+		t.Fatalf("got %s", e.Name())
+	}
+	if d.Buffered() != len(`<?xml version='1.0'?><stream:str`) {
+		t.Fatalf("Buffered = %d", d.Buffered())
+	}
+	// Without Reset the declaration is refused; with it, a new stream starts.
+	d.Reset()
+	if _, err := d.Next(); !errors.Is(err, ErrNeedMore) {
+		t.Fatalf("Next = %v, want ErrNeedMore", err)
+	}
+	d.Release() // partial token pending: must keep the buffer
+	if d.Buffered() == 0 || d.bufp == nil {
+		t.Fatal("Release dropped pending bytes")
+	}
+	d.Feed([]byte(`eam xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'>`))
+	hdr := mustKind(StreamStart)
+	if uri, ok := hdr.NamespaceDecl(""); !ok || string(uri) != "jabber:server" {
+		t.Fatalf("default namespace %q %v", uri, ok)
+	}
+	if d.Buffered() != 0 {
+		t.Fatalf("Buffered = %d after the streamHdr", d.Buffered())
+	}
+	off := d.Offset()
+	d.Release()
+	if d.bufp != nil || d.ws != nil {
+		t.Fatal("Release kept the buffer or workspace while idle")
+	}
+	d.Feed([]byte(" <message><body>new</body></message>"))
+	e := mustKind(ElementKind)
+	if string(e.Space()) != "jabber:server" || string(e.Child("jabber:server", "body").Text()) != "new" {
+		t.Fatalf("after Release: %s {%s}", e, e.Space())
+	}
+	if d.Offset() != off+int64(len(" <message><body>new</body></message>")) {
+		t.Fatalf("Offset = %d, want %d", d.Offset(), off+36)
+	}
+	d.Feed([]byte(trailer + "junk"))
+	mustKind(StreamEnd)
+	if _, err := d.Next(); err != io.EOF {
+		t.Fatalf("after StreamEnd: %v, want io.EOF", err)
+	}
+}
+
+func TestNoDeclarationWithoutReset(t *testing.T) {
+	r := decodeChunks(Limits{}, []byte(streamHdr+`<success/><?xml version='1.0'?>`))
+	if condition(r.err) != CondRestrictedXML {
+		t.Fatalf("got %v", r.err)
+	}
+}
+
+// TestReadFromGrows checks ReadFrom with a reader that returns tiny pieces
+// and a stanza larger than the initial buffer.
+func TestReadFromGrows(t *testing.T) {
+	body := strings.Repeat("y", 20000)
+	in := streamHdr + "<message><body>" + body + "</body></message>" + trailer
+	for _, piece := range []int{1, 3, 1000, 1 << 20} {
+		d := NewDecoder(Limits{})
+		r := &pieceReader{s: in, n: piece}
+		var got []Kind
+		for {
+			tok, err := d.Next()
+			if errors.Is(err, ErrNeedMore) {
+				if _, err := d.ReadFrom(r); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("piece %d: %v", piece, err)
+			}
+			got = append(got, tok.Kind)
+			if tok.Kind == ElementKind && len(tok.Elem.Child("", "body").Text()) != len(body) {
+				t.Fatalf("piece %d: body length %d", piece, len(tok.Elem.Child("", "body").Text()))
+			}
+		}
+		if len(got) != 3 {
+			t.Fatalf("piece %d: kinds %v", piece, got)
+		}
+	}
+}
+
+// pieceReader returns at most n bytes per Read.
+type pieceReader struct {
+	s string
+	n int
+}
+
+func (r *pieceReader) Read(p []byte) (int, error) {
+	if len(r.s) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.n)], r.s)
+	r.s = r.s[n:]
+	return n, nil
+}
+
+func TestReadFromBufferFull(t *testing.T) {
+	d := NewDecoder(Limits{MaxStanzaBytes: 4096})
+	// Many complete tokens, never drained: ReadFrom must refuse instead of
+	// growing without bound.
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		_, err = d.ReadFrom(strings.NewReader(strings.Repeat(" ", 8192)))
+	}
+	if err == nil {
+		t.Fatal("ReadFrom kept growing an undrained buffer")
+	}
+	if _, err := d.Next(); !errors.Is(err, ErrNeedMore) {
+		t.Fatalf("Next = %v", err)
+	}
+	if _, err := d.ReadFrom(strings.NewReader(streamHdr)); err != nil {
+		t.Fatalf("ReadFrom after draining: %v", err)
+	}
+}
+
+func TestZeroAllocs(t *testing.T) {
+	d := NewDecoder(Limits{})
+	d.Feed([]byte(streamHdr))
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	stanzas := [][]byte{
+		[]byte(`<message from='juliet@example.com/balcony' to='romeo@example.net' type='chat' id='ktx72v49' xml:lang='en'><body>Art thou not Romeo, and a Montague?</body><thread>e0ffe42b</thread></message>`),
+		[]byte(`<presence from='a@b/c'><show>away</show><status>Gone &amp; back</status><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/></presence>`),
+		[]byte(`<iq type='result' id='1'><query xmlns='jabber:iq:roster' ver='1'><item jid='a@b' name='A'><group>G</group></item><item jid='c@d'/></query></iq>`),
+		[]byte(" \n"),
+	}
+	out := make([]byte, 0, 4096)
+	run := func() {
+		for _, s := range stanzas {
+			d.Feed(s)
+			for {
+				tok, err := d.Next()
+				if err != nil {
+					break
+				}
+				out = tok.Elem.AppendTo(out[:0], Attr{Name: []byte("from"), Value: []byte("x@y/z")}, Attr{Name: []byte("to"), Value: nil})
+				if b := tok.Elem.Child("", "body"); b != nil && len(b.Text()) == 0 {
+					t.Fatal("empty body")
+				}
+			}
+		}
+		d.Release()
+	}
+	run() // warm the pools and arenas
+	if n := testing.AllocsPerRun(200, run); n != 0 {
+		t.Fatalf("%.1f allocations per round, want 0", n)
+	}
+}
+
+func TestFeedCopies(t *testing.T) {
+	d := NewDecoder(Limits{})
+	b := []byte(streamHdr + `<a>x</a>`)
+	d.Feed(b)
+	copy(b, bytes.Repeat([]byte("!"), len(b)))
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := d.Next()
+	if err != nil || string(tok.Elem.Text()) != "x" {
+		t.Fatalf("%v %v", tok, err)
+	}
+}
