@@ -3,6 +3,7 @@ package tdsl
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Options carries what the expressions env() and prop() read. Both are
@@ -160,6 +161,11 @@ func (p *parser) entry(m *Map, end tokKind) error {
 		return p.errorf(kt.pos, "key '%s' has no value (expected '=', ':', '(' or '{' after it)", clip(key))
 	case tSemicolon:
 		return p.errorf(t.pos, semicolonMsg)
+	case tMinus, tPlus, tStar, tSlash:
+		if kt.kind == tWord {
+			return p.errorf(t.pos, "keys containing %s must be quoted: write '%s'", t.describe(), clip(p.wordAt(kt.pos.Offset)))
+		}
+		fallthrough
 	default:
 		return p.errorf(t.pos, "expected '=', ':', '(' or '{' after key '%s', found %s", clip(key), t.describe())
 	}
@@ -178,9 +184,21 @@ func (p *parser) entry(m *Map, end tokKind) error {
 		return p.errorf(t.pos, semicolonMsg)
 	case tEOF:
 		return nil // entries reports the unclosed block
+	case tAssign:
+		return p.errorf(t.pos, "expected a new line or ',' after the value of '%s', found %s (quote keys and values that contain ':' or '=')", clip(key), t.describe())
 	default:
 		return p.errorf(t.pos, "expected a new line or ',' after the value of '%s', found %s", clip(key), t.describe())
 	}
+}
+
+// wordAt returns the source text from off up to the next blank or one of
+// = : { ( , the key as the user meant it, for suggesting quotes.
+func (p *parser) wordAt(off int) string {
+	end := off
+	for end < len(p.src) && !strings.ContainsRune(" \t\r\n=:{(,#'\"", rune(p.src[end])) {
+		end++
+	}
+	return string(p.src[off:end])
 }
 
 // mapBody parses the entries of a `{ }` block whose '{' was consumed.
