@@ -12,7 +12,7 @@
 // approved. See [Visible].
 //
 // To try it: bind a resource and send <iq type='get' id='r1'><query xmlns='jabber:iq:roster'
-// ver=''/></iq>; the result carries ver='N', the roster version of the storage.
+// ver=”/></iq>; the result carries ver='N', the roster version of the storage.
 package roster
 
 import (
