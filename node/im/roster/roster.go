@@ -11,8 +11,8 @@
 // RFC 6121 §3.1.3 recommends: the contact's server should not push the item until the request is
 // approved. See [Visible].
 //
-// To try it: bind a resource and send <iq type='get' id='r1'><query xmlns='jabber:iq:roster'
-// ver=”/></iq>; the result carries ver='N', the roster version of the storage.
+// To try it: bind a resource and send <iq type="get" id="r1"><query xmlns="jabber:iq:roster"
+// ver=""/></iq>; the result carries ver="N", N being the roster version in the storage.
 package roster
 
 import (
