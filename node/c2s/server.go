@@ -1,0 +1,326 @@
+// Package c2s is the client listener: it accepts client connections, negotiates the stream (STARTTLS or
+// direct TLS, SASL, resource binding; RFC 6120 §5–§7, XEP-0368) and hands every stanza of a bound
+// session to the router. The per-connection state is kept small: an idle session is one parked
+// reader goroutine, a session struct and the TLS state.
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/starling-xmpp/starling/node/conn"
+	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/xmpp/sasl"
+	"github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// Registration serves in-band registration (XEP-0077) before authentication.
+type Registration interface {
+	// Enabled reports whether registration is offered at all.
+	Enabled() bool
+	// HandleUnauthenticated answers a jabber:iq:register request from a client that has not
+	// authenticated, returning the whole reply stanza.
+	HandleUnauthenticated(ctx context.Context, domain string, e *xml.Element) []byte
+}
+
+// Metrics receives what the listener counts. A nil Metrics counts nothing.
+type Metrics interface {
+	ConnOpened()
+	ConnClosed(reason conn.Reason)
+	SessionBound()
+	SessionEnded()
+	Auth(mechanism string, ok bool)
+	StanzaIn(kind string)
+	StanzaOut(kind string)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Domains are the served domains; DefaultDomain answers a stream header without 'to'.
+	Domains       []string
+	DefaultDomain string
+	// TLS is the server TLS configuration; Leaf is its certificate (for tls-server-end-point).
+	TLS  *tls.Config
+	Leaf *x509.Certificate
+	// StartTLSRequired refuses SASL on a plaintext stream (the default and RFC 6120's advice).
+	StartTLSRequired bool
+	Router           *router.Router
+	// Lookup gives the SASL credential lookup of a domain.
+	Lookup       func(domain string) sasl.Lookup
+	Registration Registration
+	// SASLSecret keys the fake salts of unknown users.
+	SASLSecret []byte
+	Limits     xml.Limits
+	Conn       conn.Options
+	// MaxAuthFailures ends a connection after that many failed SASL exchanges (default 3).
+	MaxAuthFailures int
+	// MaxConnsPerIP bounds simultaneous connections from one address (default 100; <0 unlimited).
+	MaxConnsPerIP int
+	// AuthPerIPPerMinute bounds SASL exchanges started from one address per minute (default 60; <0 unlimited).
+	AuthPerIPPerMinute int
+	// IdleTimeout closes a connection silent this long. A bound client silent for Conn.Silence is
+	// pinged (XEP-0199) first; a connection that has not bound a resource is closed at its first
+	// silence. Default 5 minutes.
+	IdleTimeout time.Duration
+	Logger  *slog.Logger
+	Metrics Metrics
+	// Version is announced nowhere but logs.
+	Version string
+}
+
+// Server accepts client connections on any number of listeners.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	domains map[string]struct{}
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	perIP     map[netip.Addr]int
+	auths     map[netip.Addr]*window
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+type window struct {
+	minute int64
+	n      int
+}
+
+// New checks opts and returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Router == nil || opts.Lookup == nil {
+		return nil, errors.New("c2s: Router and Lookup are required")
+	}
+	if len(opts.Domains) == 0 {
+		return nil, errors.New("c2s: no domain to serve")
+	}
+	if opts.DefaultDomain == "" {
+		opts.DefaultDomain = opts.Domains[0]
+	}
+	if opts.MaxAuthFailures <= 0 {
+		opts.MaxAuthFailures = 3
+	}
+	if opts.MaxConnsPerIP == 0 {
+		opts.MaxConnsPerIP = 100
+	}
+	if opts.AuthPerIPPerMinute == 0 {
+		opts.AuthPerIPPerMinute = 60
+	}
+	if opts.Limits == (xml.Limits{}) {
+		opts.Limits = xml.DefaultLimits()
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		domains:   make(map[string]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+		perIP:     make(map[netip.Addr]int),
+		auths:     make(map[netip.Addr]*window),
+	}
+	for _, d := range opts.Domains {
+		s.domains[d] = struct{}{}
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until ctx ends or Shutdown is called. With directTLS the TLS
+// handshake comes first (XEP-0368); otherwise the stream starts in plaintext and offers STARTTLS.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, directTLS bool) error {
+	if directTLS && s.opts.TLS == nil {
+		return errors.New("c2s: direct TLS listener without a certificate")
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			// Out of file descriptors and similar: back off instead of spinning.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			s.log.Warn("c2s: accept failed", "addr", ln.Addr(), "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		delay = 0
+		tc, ok := nc.(*net.TCPConn)
+		if !ok {
+			nc.Close()
+			continue
+		}
+		ip := remoteIP(tc)
+		if !s.admit(ip) {
+			s.log.Warn("c2s: too many connections from one address", "ip", ip)
+			tc.SetLinger(0)
+			tc.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.release(ip)
+			s.serveConn(ctx, tc, directTLS)
+		}()
+	}
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func (s *Server) admit(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.opts.MaxConnsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *Server) release(ip netip.Addr) {
+	s.mu.Lock()
+	if s.perIP[ip] <= 1 {
+		delete(s.perIP, ip)
+	} else {
+		s.perIP[ip]--
+	}
+	s.mu.Unlock()
+}
+
+// allowAuth counts a SASL exchange from ip against the per-minute budget.
+func (s *Server) allowAuth(ip netip.Addr) bool {
+	if s.opts.AuthPerIPPerMinute < 0 {
+		return true
+	}
+	now := time.Now().Unix() / 60
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.auths[ip]
+	if w == nil || w.minute != now {
+		if len(s.auths) > 100_000 {
+			// Bound the table: forget other addresses' past minutes.
+			for k, v := range s.auths {
+				if v.minute != now {
+					delete(s.auths, k)
+				}
+			}
+		}
+		w = &window{minute: now}
+		s.auths[ip] = w
+	}
+	w.n++
+	return w.n <= s.opts.AuthPerIPPerMinute
+}
+
+func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool) {
+	c, err := conn.New(tc, s.opts.Conn)
+	if err != nil {
+		s.log.Warn("c2s: connection setup failed", "err", err)
+		return
+	}
+	s.opts.Metrics.ConnOpened()
+	sess := newSession(s, c, remoteIP(tc))
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.Close(conn.ReasonShutdown)
+		s.opts.Metrics.ConnClosed(conn.ReasonShutdown)
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.mu.Unlock()
+	sess.run(ctx, directTLS)
+	<-c.Done()
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.opts.Metrics.ConnClosed(c.Reason())
+}
+
+// Shutdown stops accepting, ends every session with <system-shutdown/>, and waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	sessions := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.CloseStream("system-shutdown", "the server is shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("c2s: shutdown: %d sessions still open: %w", s.Sessions(), ctx.Err())
+	}
+}
+
+// Sessions counts open connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ConnOpened()            {}
+func (nopMetrics) ConnClosed(conn.Reason) {}
+func (nopMetrics) SessionBound()          {}
+func (nopMetrics) SessionEnded()          {}
+func (nopMetrics) Auth(string, bool)      {}
+func (nopMetrics) StanzaIn(string)        {}
+func (nopMetrics) StanzaOut(string)       {}

@@ -1,0 +1,43 @@
+// Package httpapi serves the node's HTTP endpoints: /metrics (Prometheus, from the node's own registry)
+// and /healthz (storage reachable). Further admin views register their handlers here.
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure the handler.
+type Options struct {
+	Registry *prometheus.Registry
+	// Health returns nil when the node can serve.
+	Health func(ctx context.Context) error
+	// Extra handlers by path (the throttling view, the cluster view).
+	Extra map[string]http.Handler
+}
+
+// New returns the node's HTTP handler.
+func New(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if o.Health != nil {
+			if err := o.Health(ctx); err != nil {
+				http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	for p, h := range o.Extra {
+		mux.Handle(p, h)
+	}
+	return mux
+}

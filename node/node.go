@@ -1,0 +1,237 @@
+// Package node is the Starling server: it builds a node from its typed configuration (storage, accounts,
+// router and features, TLS, client listeners, HTTP) and runs it until its context ends. Each part lives
+// in a folder of its own below; this package only wires them together.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/starling-xmpp/starling/node/accounts"
+	"github.com/starling-xmpp/starling/node/c2s"
+	"github.com/starling-xmpp/starling/node/config"
+	"github.com/starling-xmpp/starling/node/conn"
+	"github.com/starling-xmpp/starling/node/httpapi"
+	"github.com/starling-xmpp/starling/node/metrics"
+	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/storage"
+	"github.com/starling-xmpp/starling/node/storage/backend"
+	"github.com/starling-xmpp/starling/node/tlsconf"
+	"github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// Options carry what the configuration file does not: the logger, the registry, the version.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil: a new one
+	Version  string
+}
+
+// Node is one running Starling server.
+type Node struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    storage.Store
+	accounts *accounts.Accounts
+	router   *router.Router
+	c2s      *c2s.Server
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	tls      *tls.Config
+	version  string
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	direct    []bool
+	httpLn    net.Listener
+}
+
+// New builds a node and opens its listeners (so that the ports are known, and taken, when New
+// returns), without serving yet. On any error everything opened so far is closed again.
+func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	n = &Node{cfg: cfg, log: opts.Logger, registry: opts.Registry, version: opts.Version}
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if n.store, err = backend.Open(ctx, cfg.Database.URI, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", cfg.Database.URI, err)
+	}
+	n.accounts = accounts.New(n.store, 0)
+	if n.metrics, err = metrics.New(n.registry); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	tlsCfg, leaf, err := tlsconf.Load(tlsconf.Options{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+		DataDir: cfg.DataDir, Domains: cfg.VirtualHosts, Logger: n.log})
+	if err != nil {
+		return nil, err
+	}
+	n.tls = tlsCfg
+	n.router = router.New(router.Options{
+		Domains:  cfg.VirtualHosts,
+		Accounts: n.accounts,
+		Logger:   n.log,
+		Observe:  n.metrics.ObserveRoute,
+	})
+	if err := n.registerFeatures(); err != nil {
+		return nil, err
+	}
+	limits := xml.DefaultLimits()
+	limits.MaxStanzaBytes = cfg.C2S.MaxStanzaSize
+	limits.MaxDepth = cfg.C2S.MaxDepth
+	limits.MaxAttrs = cfg.C2S.MaxAttributes
+	tlsRequired := true
+	for _, l := range cfg.C2S.Listeners {
+		if l.Socket == config.SocketPlain && !l.TLSRequired {
+			tlsRequired = false
+		}
+	}
+	n.c2s, err = c2s.New(c2s.Options{
+		Domains:          cfg.VirtualHosts,
+		DefaultDomain:    cfg.DefaultVirtualHost,
+		TLS:              tlsCfg,
+		Leaf:             leaf,
+		StartTLSRequired: tlsRequired,
+		Router:           n.router,
+		Lookup:           n.accounts.Lookup,
+		Limits:           limits,
+		Conn: conn.Options{
+			MaxPending: cfg.C2S.MaxPendingOutput,
+			Silence:    cfg.C2S.PingAfter,
+		},
+		IdleTimeout:        cfg.C2S.IdleTimeout,
+		MaxAuthFailures:    cfg.C2S.MaxAuthAttempts,
+		MaxConnsPerIP:      cfg.C2S.MaxConnectionsPerIP,
+		AuthPerIPPerMinute: cfg.C2S.MaxAuthAttemptsPerIP,
+		Logger:             n.log,
+		Metrics:            n.metrics,
+		Version:            n.version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range cfg.C2S.Listeners {
+		for _, addr := range l.Addrs() {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("c2s listener %s (%s): %w", addr, l.Pos, err)
+			}
+			n.listeners = append(n.listeners, ln)
+			n.direct = append(n.direct, l.Socket == config.SocketTLS)
+		}
+	}
+	if cfg.HTTP.Enabled {
+		for _, addr := range cfg.HTTP.Addrs()[:1] {
+			if n.httpLn, err = net.Listen("tcp", addr); err != nil {
+				return nil, fmt.Errorf("http listener %s: %w", addr, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// registerFeatures wires every feature module into the router: the one place that lists them.
+func (n *Node) registerFeatures() error {
+	return nil
+}
+
+// C2SAddrs returns the addresses the client listeners got (port 0 in tests becomes a real port).
+func (n *Node) C2SAddrs() (plain, direct []net.Addr) {
+	for i, ln := range n.listeners {
+		if n.direct[i] {
+			direct = append(direct, ln.Addr())
+		} else {
+			plain = append(plain, ln.Addr())
+		}
+	}
+	return plain, direct
+}
+
+// HTTPAddr returns the HTTP listener's address, or nil when HTTP is off.
+func (n *Node) HTTPAddr() net.Addr {
+	if n.httpLn == nil {
+		return nil
+	}
+	return n.httpLn.Addr()
+}
+
+// Accounts gives the account manager (the CLI and tests create users through it).
+func (n *Node) Accounts() *accounts.Accounts { return n.accounts }
+
+// Router gives the router (tests inspect sessions through it).
+func (n *Node) Router() *router.Router { return n.router }
+
+// Run serves until ctx ends, then shuts down: clients get <system-shutdown/>, storage is closed.
+func (n *Node) Run(ctx context.Context) error {
+	errc := make(chan error, len(n.listeners)+1)
+	for i, ln := range n.listeners {
+		n.log.Info("c2s listening", "addr", ln.Addr().String(), "direct_tls", n.direct[i])
+		go func() { errc <- n.c2s.Serve(ctx, ln, n.direct[i]) }()
+	}
+	var hs *http.Server
+	if n.httpLn != nil {
+		hs = &http.Server{Handler: httpapi.New(httpapi.Options{Registry: n.registry, Health: n.health}), ReadHeaderTimeout: 10 * time.Second}
+		n.log.Info("http listening", "addr", n.httpLn.Addr().String())
+		go func() {
+			if err := hs.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
+	n.log.Info("starling node running", "version", n.version, "domains", n.cfg.VirtualHosts, "data_dir", n.cfg.DataDir, "storage", n.cfg.Database.Driver)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	n.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if hs != nil {
+		hs.Shutdown(sctx)
+	}
+	if err := n.c2s.Shutdown(sctx); err != nil {
+		n.log.Warn("shutdown", "err", err)
+	}
+	n.closeAll()
+	return runErr
+}
+
+func (n *Node) health(ctx context.Context) error {
+	if err := n.store.Ping(ctx); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) closeAll() {
+	for _, ln := range n.listeners {
+		ln.Close()
+	}
+	if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+}

@@ -1,0 +1,194 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/starling-xmpp/starling/node/config"
+	"github.com/starling-xmpp/starling/node/internal/xmpptest"
+	"github.com/starling-xmpp/starling/xmpp/jid"
+	"github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// testNode is a node on 127.0.0.1 ports chosen by the kernel, with SQLite in a temp dir.
+type testNode struct {
+	*Node
+	plain, direct, http string
+	cancel           context.CancelFunc
+	done             chan error
+}
+
+func startNode(t *testing.T, edit func(*config.Config)) *testNode {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database = config.Default().Database
+	cfg.Database.URI = "sqlite:starling.db"
+	cfg.VirtualHosts = []string{"example.test"}
+	cfg.DefaultVirtualHost = "example.test"
+	cfg.C2S.Listeners = []config.Listener{
+		{Port: 0, Ifc: []string{"127.0.0.1"}, Socket: config.SocketPlain, TLSRequired: true},
+		{Port: 0, Ifc: []string{"127.0.0.1"}, Socket: config.SocketTLS, TLSRequired: true},
+	}
+	cfg.HTTP.Enabled = true
+	cfg.HTTP.Listener = config.Listener{Port: 0, Ifc: []string{"127.0.0.1"}}
+	if edit != nil {
+		edit(cfg)
+	}
+	var logw io.Writer = io.Discard
+	if testing.Verbose() {
+		logw = os.Stderr
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := New(ctx, cfg, Options{Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})), Version: "test"})
+	if err != nil {
+		cancel()
+		t.Fatalf("new node: %v", err)
+	}
+	tn := &testNode{Node: n, cancel: cancel, done: make(chan error, 1)}
+	plain, direct := n.C2SAddrs()
+	tn.plain, tn.direct = plain[0].String(), direct[0].String()
+	tn.http = n.HTTPAddr().String()
+	go func() { tn.done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-tn.done:
+			if err != nil {
+				t.Errorf("node run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("node did not stop")
+		}
+	})
+	return tn
+}
+
+func (tn *testNode) addUser(t *testing.T, bare, password string) {
+	t.Helper()
+	if err := tn.Accounts().Create(context.Background(), jid.MustParse(bare), password); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (tn *testNode) login(t *testing.T, user, resource string) *xmpptest.Client {
+	t.Helper()
+	return xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test", User: user, Password: "secret-" + user, Resource: resource})
+}
+
+func TestLoginAndMessage(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+
+	a := tn.login(t, "alice", "phone")
+	if a.JID != "alice@example.test/phone" {
+		t.Fatalf("bound %q", a.JID)
+	}
+	if a.TLS == nil || a.TLS.Version < 0x0303 {
+		t.Fatal("the session is not on TLS")
+	}
+	b := xmpptest.Dial(t, tn.direct, xmpptest.Options{Domain: "example.test", User: "bob", Password: "secret-bob", DirectTLS: true})
+	if !strings.HasPrefix(b.JID, "bob@example.test/") {
+		t.Fatalf("bound %q", b.JID)
+	}
+	b.SendRaw("<presence/>")
+	// The recipient is found by its full JID, and the sender's 'from' is stamped whatever it wrote.
+	a.Send("<message to='%s' type='chat' id='m1'><body>hi &amp; bye</body></message>", b.JID)
+	m := b.Expect("message", func(e *xml.Element) bool { return string(e.Name()) == "message" })
+	if string(m.Attr("from")) != "alice@example.test/phone" || string(m.Child("", "body").Text()) != "hi & bye" {
+		t.Fatalf("got %s", m)
+	}
+	// Unknown payload namespace to the server: service-unavailable.
+	a.SendRaw("<iq type='get' id='q1' to='example.test'><query xmlns='urn:example:nothing'/></iq>")
+	r := a.ExpectID("q1")
+	if string(r.Attr("type")) != "error" || r.Child("", "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "service-unavailable") == nil {
+		t.Fatalf("got %s", r)
+	}
+	// To another domain: no server-to-server here.
+	a.SendRaw("<message to='x@elsewhere.test' id='m3'><body>x</body></message>")
+	r = a.ExpectID("m3")
+	if r.Child("", "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "remote-server-not-found") == nil {
+		t.Fatalf("got %s", r)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tests := []struct {
+		name string
+		send string
+		want string // stream error condition
+	}{
+		{"not well-formed", "<message a='1' a='2'/>", "not-well-formed"},
+		{"undeclared prefix", "<x:message/>", "bad-namespace-prefix"},
+		{"comment", "<!-- hi -->", "restricted-xml"},
+		{"stanza before auth", "<message to='alice@example.test'><body>x</body></message>", "not-authorized"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test"})
+			c.SendRaw(tt.send)
+			cond, _ := c.WaitClosed(context.Background())
+			if cond != tt.want {
+				t.Fatalf("stream error %q, want %q", cond, tt.want)
+			}
+		})
+	}
+	t.Run("wrong password", func(t *testing.T) {
+		_, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "nope"})
+		if err == nil || !strings.Contains(err.Error(), "not-authorized") {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("unknown host", func(t *testing.T) {
+		c := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test", NoTLS: true})
+		_ = c
+		c2, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "nowhere.test"})
+		if err == nil {
+			c2.Close()
+			t.Fatal("a stream to an unserved domain was accepted")
+		}
+	})
+}
+
+func TestResourceConflict(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	first := tn.login(t, "alice", "desk")
+	second := tn.login(t, "alice", "desk")
+	cond, _ := first.WaitClosed(context.Background())
+	if cond != "conflict" {
+		t.Fatalf("replaced session got %q, want conflict", cond)
+	}
+	if second.JID != "alice@example.test/desk" {
+		t.Fatalf("second bound %q", second.JID)
+	}
+}
+
+func TestHTTP(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.login(t, "alice", "x")
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/metrics": `starling_c2s_authentications_total{mechanism="SCRAM-SHA-256",outcome="success"} 1`,
+	} {
+		resp, err := http.Get("http://" + tn.http + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d, body lacks %q:\n%.2000s", path, resp.StatusCode, want, body)
+		}
+	}
+}
