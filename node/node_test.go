@@ -20,8 +20,8 @@ import (
 type testNode struct {
 	*Node
 	plain, direct, http string
-	cancel           context.CancelFunc
-	done             chan error
+	cancel              context.CancelFunc
+	done                chan error
 }
 
 func startNode(t *testing.T, edit func(*config.Config)) *testNode {

@@ -70,8 +70,8 @@ type Options struct {
 	// pinged (XEP-0199) first; a connection that has not bound a resource is closed at its first
 	// silence. Default 5 minutes.
 	IdleTimeout time.Duration
-	Logger  *slog.Logger
-	Metrics Metrics
+	Logger      *slog.Logger
+	Metrics     Metrics
 	// Version is announced nowhere but logs.
 	Version string
 }
