@@ -336,7 +336,7 @@ func (r *reader) readListeners(conns *section, d listenerDefaults) []Listener {
 		return collect(byPort, order)
 	}
 	if e := conns.get("ports"); e != nil {
-		if e.Value.Kind != tdsl.List {
+		if e.Value.Kind != tdsl.KindList {
 			r.errorf(e.Value.Pos, "'%s/ports' must be a list of port numbers, found %s", d.path, describe(e.Value))
 		} else {
 			for _, v := range e.Value.List {
@@ -360,7 +360,7 @@ func (r *reader) readListeners(conns *section, d listenerDefaults) []Listener {
 			r.errorf(e.KeyPos, "'%s/%s': a listener is named by its port number (1-65535)", d.path, e.Key)
 			continue
 		}
-		if e.Value.Kind != tdsl.MapKind {
+		if e.Value.Kind != tdsl.KindMap {
 			r.errorf(e.Value.Pos, "'%s/%d' must be a block such as %d () { }, found %s", d.path, port, port, describe(e.Value))
 			continue
 		}

@@ -117,7 +117,7 @@ func (s *section) sub(key string) (*section, *tdsl.Entry) {
 	if e == nil {
 		return nil, nil
 	}
-	if e.Value.Kind != tdsl.MapKind {
+	if e.Value.Kind != tdsl.KindMap {
 		s.r.errorf(e.Value.Pos, "'%s' must be a block { ... }, found %s", s.keyPath(key), describe(e.Value))
 		return nil, e
 	}
@@ -126,9 +126,9 @@ func (s *section) sub(key string) (*section, *tdsl.Entry) {
 
 func describe(v *tdsl.Value) string {
 	switch v.Kind {
-	case tdsl.String:
+	case tdsl.KindString:
 		return fmt.Sprintf("string '%s'", v.Str)
-	case tdsl.Null, tdsl.List, tdsl.MapKind:
+	case tdsl.KindNull, tdsl.KindList, tdsl.KindMap:
 		return v.Kind.String()
 	}
 	return fmt.Sprintf("%s %s", v.Kind, v.String())
@@ -140,7 +140,7 @@ func (s *section) str(key string) (string, *tdsl.Entry, bool) {
 	if e == nil {
 		return "", nil, false
 	}
-	if e.Value.Kind != tdsl.String {
+	if e.Value.Kind != tdsl.KindString {
 		s.r.errorf(e.Value.Pos, "'%s' must be a string, found %s", s.keyPath(key), describe(e.Value))
 		return "", e, false
 	}
@@ -157,9 +157,9 @@ func (s *section) boolean(key string, dst *bool) {
 	}
 	v := e.Value
 	switch {
-	case v.Kind == tdsl.Bool:
+	case v.Kind == tdsl.KindBool:
 		*dst = v.Bool
-	case v.Kind == tdsl.String && (v.Str == "true" || v.Str == "false"):
+	case v.Kind == tdsl.KindString && (v.Str == "true" || v.Str == "false"):
 		*dst = v.Str == "true"
 	default:
 		s.r.errorf(v.Pos, "'%s' must be true or false, found %s", s.keyPath(key), describe(v))
@@ -183,9 +183,9 @@ func (s *section) integer(key string, min, max int64, dst *int) bool {
 func (r *reader) intValue(name string, v *tdsl.Value, min, max int64) (int64, bool) {
 	var n int64
 	switch v.Kind {
-	case tdsl.Int:
+	case tdsl.KindInt:
 		n = v.Int
-	case tdsl.String:
+	case tdsl.KindString:
 		var err error
 		n, err = strconv.ParseInt(strings.TrimSpace(v.Str), 10, 64)
 		if err != nil {
@@ -212,7 +212,7 @@ func (s *section) size(key string, min, max int64, dst *int) {
 	}
 	v := e.Value
 	name := s.keyPath(key)
-	if v.Kind == tdsl.String {
+	if v.Kind == tdsl.KindString {
 		t := strings.TrimSpace(strings.ToLower(v.Str))
 		mult := int64(1)
 		switch {
@@ -253,7 +253,7 @@ func (s *section) strList(key string) ([]string, []*tdsl.Value, *tdsl.Entry, boo
 	v := e.Value
 	name := s.keyPath(key)
 	switch v.Kind {
-	case tdsl.String:
+	case tdsl.KindString:
 		var out []string
 		var pos []*tdsl.Value
 		for _, part := range strings.Split(v.Str, ",") {
@@ -263,10 +263,10 @@ func (s *section) strList(key string) ([]string, []*tdsl.Value, *tdsl.Entry, boo
 			}
 		}
 		return out, pos, e, true
-	case tdsl.List:
+	case tdsl.KindList:
 		out := make([]string, 0, len(v.List))
 		for _, it := range v.List {
-			if it.Kind != tdsl.String {
+			if it.Kind != tdsl.KindString {
 				s.r.errorf(it.Pos, "'%s' must be a list of strings, found %s", name, describe(it))
 				return nil, nil, e, false
 			}
@@ -308,9 +308,9 @@ func (r *reader) beanActive(e *tdsl.Entry, path string) bool {
 	}
 	if a := m.Get("active"); a != nil {
 		switch {
-		case a.Value.Kind == tdsl.Bool:
+		case a.Value.Kind == tdsl.KindBool:
 			active = a.Value.Bool
-		case a.Value.Kind == tdsl.String && (a.Value.Str == "true" || a.Value.Str == "false"):
+		case a.Value.Kind == tdsl.KindString && (a.Value.Str == "true" || a.Value.Str == "false"):
 			active = a.Value.Str == "true"
 		default:
 			r.errorf(a.Value.Pos, "'%s/active' must be true or false, found %s", path, describe(a.Value))
@@ -327,7 +327,7 @@ func (r *reader) beanClass(e *tdsl.Entry, path string) (string, tdsl.Pos) {
 		return m.Bean.Class, m.Bean.ClassPos
 	}
 	if c := m.Get("class"); c != nil {
-		if c.Value.Kind != tdsl.String {
+		if c.Value.Kind != tdsl.KindString {
 			r.errorf(c.Value.Pos, "'%s/class' must be a class name, found %s", path, describe(c.Value))
 			return "", c.Value.Pos
 		}

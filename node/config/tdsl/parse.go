@@ -149,7 +149,7 @@ func (p *parser) entry(m *Map, end tokKind) error {
 			}
 			p.leave()
 		}
-		e.Value = &Value{Pos: t.pos, Kind: MapKind, Map: body}
+		e.Value = &Value{Pos: t.pos, Kind: KindMap, Map: body}
 	case tLBrace:
 		p.next()
 		v, err := p.mapBody(t)
@@ -211,7 +211,7 @@ func (p *parser) mapBody(open token) (*Value, error) {
 		return nil, err
 	}
 	p.leave()
-	return &Value{Pos: open.pos, Kind: MapKind, Map: m}, nil
+	return &Value{Pos: open.pos, Kind: KindMap, Map: m}, nil
 }
 
 // beanHeader parses `class: x, active: false, exportable: true )` after the
@@ -252,12 +252,12 @@ func (p *parser) beanHeader(open token) (*Bean, error) {
 		}
 		switch key {
 		case "class":
-			if v.Kind != String {
+			if v.Kind != KindString {
 				return nil, p.errorf(v.Pos, "bean class must be a class name, found %s", v.Kind)
 			}
 			b.Class, b.ClassPos = v.Str, v.Pos
 		case "active", "exportable":
-			if v.Kind != Bool {
+			if v.Kind != KindBool {
 				return nil, p.errorf(v.Pos, "bean '%s' must be true or false, found %s", key, v.Kind)
 			}
 			if key == "active" {
@@ -339,14 +339,14 @@ func (p *parser) unary() (*Value, error) {
 	}
 	p.leave()
 	switch v.Kind {
-	case Int:
+	case KindInt:
 		if t.kind == tMinus {
 			if v.Int == math.MinInt64 {
 				return nil, p.errorf(t.pos, "integer overflow")
 			}
 			v.Int = -v.Int
 		}
-	case Float:
+	case KindFloat:
 		if t.kind == tMinus {
 			v.Float = -v.Float
 		}
@@ -361,21 +361,21 @@ func (p *parser) primary() (*Value, error) {
 	t := p.next()
 	switch t.kind {
 	case tString:
-		return &Value{Pos: t.pos, Kind: String, Str: t.text}, nil
+		return &Value{Pos: t.pos, Kind: KindString, Str: t.text}, nil
 	case tNumber:
 		return p.number(t)
 	case tWord:
 		switch t.text {
 		case "true", "false":
-			return &Value{Pos: t.pos, Kind: Bool, Bool: t.text == "true"}, nil
+			return &Value{Pos: t.pos, Kind: KindBool, Bool: t.text == "true"}, nil
 		case "null":
-			return &Value{Pos: t.pos, Kind: Null}, nil
+			return &Value{Pos: t.pos, Kind: KindNull}, nil
 		case "env", "prop":
 			if p.peek().kind == tLParen {
 				return p.call(t)
 			}
 		}
-		return &Value{Pos: t.pos, Kind: String, Str: t.text, Bare: true}, nil
+		return &Value{Pos: t.pos, Kind: KindString, Str: t.text, Bare: true}, nil
 	case tLBracket:
 		return p.list(t)
 	case tLParen:
@@ -415,10 +415,10 @@ func (p *parser) number(t token) (*Value, error) {
 		if err != nil {
 			return nil, p.errorf(t.pos, "integer %s does not fit in 64 bits", s[:digits])
 		}
-		return &Value{Pos: t.pos, Kind: Int, Int: n, Long: rest != ""}, nil
+		return &Value{Pos: t.pos, Kind: KindInt, Int: n, Long: rest != ""}, nil
 	case rest == "d" || rest == "D" || rest == "f" || rest == "F":
 		f, _ := strconv.ParseFloat(s[:digits], 64)
-		return &Value{Pos: t.pos, Kind: Float, Float: f}, nil
+		return &Value{Pos: t.pos, Kind: KindFloat, Float: f}, nil
 	case rest[0] == '.':
 		frac := rest[1:]
 		n := 0
@@ -431,7 +431,7 @@ func (p *parser) number(t token) (*Value, error) {
 			if err != nil || math.IsInf(f, 0) {
 				return nil, p.errorf(t.pos, "number %s is out of range", s)
 			}
-			return &Value{Pos: t.pos, Kind: Float, Float: f}, nil
+			return &Value{Pos: t.pos, Kind: KindFloat, Float: f}, nil
 		}
 	}
 	return nil, p.errorf(t.pos, "invalid number '%s' (quote it if it is text)", clip(s))
@@ -443,7 +443,7 @@ func (p *parser) list(open token) (*Value, error) {
 	if err := p.enter(open.pos); err != nil {
 		return nil, err
 	}
-	v := &Value{Pos: open.pos, Kind: List, List: []*Value{}}
+	v := &Value{Pos: open.pos, Kind: KindList, List: []*Value{}}
 	for {
 		t := p.peek()
 		switch t.kind {
@@ -509,7 +509,7 @@ func (p *parser) call(fn token) (*Value, error) {
 	if len(args) < 1 || len(args) > 2 {
 		return nil, p.errorf(fn.pos, "%s() takes a name and an optional default, got %d arguments", fn.text, len(args))
 	}
-	if args[0].Kind != String {
+	if args[0].Kind != KindString {
 		return nil, p.errorf(args[0].Pos, "%s() name must be a string, found %s", fn.text, args[0].Kind)
 	}
 	name := args[0].Str
@@ -519,7 +519,7 @@ func (p *parser) call(fn token) (*Value, error) {
 	}
 	if lookup != nil {
 		if s, ok := lookup(name); ok {
-			return &Value{Pos: fn.pos, Kind: String, Str: s}, nil
+			return &Value{Pos: fn.pos, Kind: KindString, Str: s}, nil
 		}
 	}
 	if len(args) == 2 {
@@ -532,14 +532,14 @@ func (p *parser) call(fn token) (*Value, error) {
 	}
 	// Like Java's System.getProperty, a missing property without default
 	// is null; the consumer reports it if null is not acceptable.
-	return &Value{Pos: fn.pos, Kind: Null}, nil
+	return &Value{Pos: fn.pos, Kind: KindNull}, nil
 }
 
 // binary applies + - * / with Groovy's rules for the types the DSL has:
 // a string on either side of + concatenates; integer arithmetic stays
 // integral unless a division is inexact (Groovy then yields a decimal).
 func (p *parser) binary(op token, l, r *Value) (*Value, error) {
-	if l.Kind == String || r.Kind == String {
+	if l.Kind == KindString || r.Kind == KindString {
 		if op.kind != tPlus {
 			return nil, p.errorf(op.pos, "operator %s is not defined for strings (only + concatenates)", op.describe())
 		}
@@ -551,7 +551,7 @@ func (p *parser) binary(op token, l, r *Value) (*Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Value{Pos: l.Pos, Kind: String, Str: ls + rs}, nil
+		return &Value{Pos: l.Pos, Kind: KindString, Str: ls + rs}, nil
 	}
 	if !isNumber(l) || !isNumber(r) {
 		bad := l
@@ -561,7 +561,7 @@ func (p *parser) binary(op token, l, r *Value) (*Value, error) {
 		return nil, p.errorf(op.pos, "operator %s needs numbers or strings, found %s", op.describe(), bad.Kind)
 	}
 	res := &Value{Pos: l.Pos, Long: l.Long || r.Long}
-	if l.Kind == Int && r.Kind == Int {
+	if l.Kind == KindInt && r.Kind == KindInt {
 		a, b := l.Int, r.Int
 		var n int64
 		ok := true
@@ -584,7 +584,7 @@ func (p *parser) binary(op token, l, r *Value) (*Value, error) {
 				break
 			}
 			if a%b != 0 {
-				res.Kind = Float
+				res.Kind = KindFloat
 				res.Float = float64(a) / float64(b)
 				return res, nil
 			}
@@ -593,7 +593,7 @@ func (p *parser) binary(op token, l, r *Value) (*Value, error) {
 		if !ok {
 			return nil, p.errorf(op.pos, "integer overflow")
 		}
-		res.Kind, res.Int = Int, n
+		res.Kind, res.Int = KindInt, n
 		return res, nil
 	}
 	a, b := toFloat(l), toFloat(r)
@@ -614,14 +614,14 @@ func (p *parser) binary(op token, l, r *Value) (*Value, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return nil, p.errorf(op.pos, "number out of range")
 	}
-	res.Kind, res.Float = Float, f
+	res.Kind, res.Float = KindFloat, f
 	return res, nil
 }
 
-func isNumber(v *Value) bool { return v.Kind == Int || v.Kind == Float }
+func isNumber(v *Value) bool { return v.Kind == KindInt || v.Kind == KindFloat }
 
 func toFloat(v *Value) float64 {
-	if v.Kind == Int {
+	if v.Kind == KindInt {
 		return float64(v.Int)
 	}
 	return v.Float
@@ -630,13 +630,13 @@ func toFloat(v *Value) float64 {
 // concatText renders an operand of string concatenation as Groovy would.
 func (p *parser) concatText(op token, v *Value) (string, error) {
 	switch v.Kind {
-	case String:
+	case KindString:
 		return v.Str, nil
-	case Int:
+	case KindInt:
 		return strconv.FormatInt(v.Int, 10), nil
-	case Float:
+	case KindFloat:
 		return formatFloat(v.Float), nil
-	case Bool:
+	case KindBool:
 		return strconv.FormatBool(v.Bool), nil
 	}
 	return "", p.errorf(v.Pos, "cannot concatenate %s with a string", v.Kind)

@@ -13,29 +13,29 @@ import (
 // unquoted, 5 and 5L, floats always with a point, (bean header){...}.
 func dump(v *Value) string {
 	switch v.Kind {
-	case Null:
+	case KindNull:
 		return "null"
-	case String:
+	case KindString:
 		if v.Bare {
 			return v.Str
 		}
 		return strconv.Quote(v.Str)
-	case Int:
+	case KindInt:
 		if v.Long {
 			return strconv.FormatInt(v.Int, 10) + "L"
 		}
 		return strconv.FormatInt(v.Int, 10)
-	case Float:
+	case KindFloat:
 		return "f" + formatFloat(v.Float)
-	case Bool:
+	case KindBool:
 		return strconv.FormatBool(v.Bool)
-	case List:
+	case KindList:
 		parts := make([]string, len(v.List))
 		for i, it := range v.List {
 			parts[i] = dump(it)
 		}
 		return "[" + strings.Join(parts, ",") + "]"
-	case MapKind:
+	case KindMap:
 		return dumpMap(v.Map)
 	}
 	return "?"

@@ -44,23 +44,23 @@ type Kind int
 
 // The kinds of values the DSL can hold.
 const (
-	Null Kind = iota
-	String
-	Int
-	Float
-	Bool
-	List
-	MapKind
+	KindNull Kind = iota
+	KindString
+	KindInt
+	KindFloat
+	KindBool
+	KindList
+	KindMap
 )
 
 var kindNames = [...]string{
-	Null:    "null",
-	String:  "string",
-	Int:     "integer",
-	Float:   "float",
-	Bool:    "boolean",
-	List:    "list",
-	MapKind: "map",
+	KindNull:   "null",
+	KindString: "string",
+	KindInt:    "integer",
+	KindFloat:  "float",
+	KindBool:   "boolean",
+	KindList:   "list",
+	KindMap:    "map",
 }
 
 // String names the kind the way error messages speak of it.
@@ -76,12 +76,12 @@ func (k Kind) String() string {
 type Value struct {
 	Pos   Pos
 	Kind  Kind
-	Str   string  // String
-	Int   int64   // Int
-	Float float64 // Float
-	Bool  bool    // Bool
-	List  []*Value
-	Map   *Map
+	Str   string   // KindString
+	Int   int64    // KindInt
+	Float float64  // KindFloat
+	Bool  bool     // KindBool
+	List  []*Value // KindList
+	Map   *Map     // KindMap
 
 	// Bare is true for a String written as an unquoted word
 	// (`socket = plain`), which Tigase keeps as a string.
@@ -103,15 +103,15 @@ func (v *Value) String() string {
 
 func (v *Value) write(b *strings.Builder, indent int) {
 	switch v.Kind {
-	case Null:
+	case KindNull:
 		b.WriteString("null")
-	case String:
+	case KindString:
 		if v.Bare {
 			b.WriteString(v.Str)
 		} else {
 			writeQuoted(b, v.Str)
 		}
-	case Int:
+	case KindInt:
 		if v.Int == math.MinInt64 {
 			// Its magnitude has no positive literal, so write an expression.
 			if v.Long {
@@ -125,11 +125,11 @@ func (v *Value) write(b *strings.Builder, indent int) {
 		if v.Long {
 			b.WriteByte('L')
 		}
-	case Float:
+	case KindFloat:
 		b.WriteString(formatFloat(v.Float))
-	case Bool:
+	case KindBool:
 		b.WriteString(strconv.FormatBool(v.Bool))
-	case List:
+	case KindList:
 		b.WriteString("[ ")
 		for i, item := range v.List {
 			if i > 0 {
@@ -138,7 +138,7 @@ func (v *Value) write(b *strings.Builder, indent int) {
 			item.write(b, indent)
 		}
 		b.WriteString(" ]")
-	case MapKind:
+	case KindMap:
 		v.Map.write(b, indent)
 	}
 }
@@ -275,7 +275,7 @@ func (m *Map) writeEntries(b *strings.Builder, indent int) {
 	for _, e := range m.Entries {
 		b.WriteString(strings.Repeat("    ", indent))
 		writeKey(b, e.Key)
-		if e.Value.Kind == MapKind {
+		if e.Value.Kind == KindMap {
 			b.WriteByte(' ')
 		} else {
 			b.WriteString(" = ")
