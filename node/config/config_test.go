@@ -434,3 +434,57 @@ func TestWarningsForUnknownKeys(t *testing.T) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestWarningCaret(t *testing.T) {
+	_, w, err := Parse("w.tdsl", []byte("c2s {\n\tfoo = 1\n}\n"), env(nil))
+	if err != nil || len(w) != 1 {
+		t.Fatalf("want one warning, got %v %v", w, err)
+	}
+	want := "w.tdsl:2:2: unknown key 'c2s/foo' is ignored\n\tfoo = 1\n\t^"
+	if got := w[0].Caret(); got != want {
+		t.Errorf("Caret:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestCompatibilityWarnings(t *testing.T) {
+	tests := []struct {
+		src, key, msg string
+	}{
+		{"'config-type' = 'component'", "config-type", "always runs a complete server"},
+		{"debug = [ 'server' ]", "debug", "rootLevel"},
+		{"'sess-man' () { 'jabber:iq:register' () {} }", "sess-man", "not configured through beans"},
+		{"c2s { connections { 5222 () { 'new-connections-throttling' = 100L } } }", "c2s/connections/5222/new-connections-throttling", "max-connections-per-ip"},
+		{"'cl-comp' { 'connect-all' = true }", "cl-comp/connect-all", "dial every known peer"},
+	}
+	for _, tt := range tests {
+		_, w, err := Parse("c.tdsl", []byte(tt.src), env(nil))
+		if err != nil {
+			t.Errorf("%s: %v", tt.src, err)
+			continue
+		}
+		if len(w) != 1 || w[0].Key != tt.key || !strings.Contains(w[0].Msg, tt.msg) {
+			t.Errorf("%s: warnings %v, want one for %s mentioning %q", tt.src, w, tt.key, tt.msg)
+		}
+	}
+}
+
+func TestProperties(t *testing.T) {
+	opts := tdsl.Options{Props: func(n string) (string, bool) {
+		if n == "starling.node" {
+			return "n7.example", true
+		}
+		return "", false
+	}}
+	c, _, err := Parse("p.tdsl", []byte("'dns-resolver' { 'tigase-primary-address' = prop('starling.node', 'x') }\n'data-dir' = prop('dir', '/d')"), opts)
+	if err != nil {
+		t.Fatal(Caret(err))
+	}
+	if c.NodeName != "n7.example" || c.DataDir != "/d" {
+		t.Errorf("node %q dir %q", c.NodeName, c.DataDir)
+	}
+	// A missing property without default is null, which a string key rejects.
+	_, _, err = Parse("p.tdsl", []byte("'data-dir' = prop('nope')"), opts)
+	if err == nil || !strings.Contains(err.Error(), "p.tdsl:1:14: 'data-dir' must be a string, found null") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -18,10 +18,18 @@ type Warning struct {
 	// Key is the path of the key, parts joined by '/' (c2s/connections/5222/type).
 	Key string
 	Msg string
+	// Line is the source line holding Pos, for Caret.
+	Line string
 }
 
 // String formats the warning as "file:line:col: message".
 func (w Warning) String() string { return w.Pos.String() + ": " + w.Msg }
+
+// Caret formats the warning like an error's caret form: the one-line form,
+// the source line and a caret under the key.
+func (w Warning) Caret() string {
+	return (&tdsl.Error{Pos: w.Pos, Msg: w.Msg, Line: w.Line}).Caret()
+}
 
 // reader walks the tree, converting values and collecting errors and
 // warnings, so one pass reports every problem in a file rather than only
@@ -37,7 +45,9 @@ func (r *reader) errorf(pos tdsl.Pos, format string, args ...any) {
 }
 
 func (r *reader) warnf(pos tdsl.Pos, key, format string, args ...any) {
-	r.warnings = append(r.warnings, Warning{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	line := tdsl.Errorf(r.src, pos, "").Line
+	r.warnings = append(r.warnings, Warning{Pos: pos, Key: key, Msg: msg, Line: line})
 }
 
 // err joins the errors in source order: the order keys are read in is
