@@ -473,3 +473,14 @@ func Probe(ctx context.Context, addr, domain string, sec Security) error {
 	}
 	return nil
 }
+
+// Release shrinks the client's buffers for a session that will sit idle,
+// so that holding thousands of sessions costs the generator little memory.
+// Reading stays possible; the buffer grows again when needed.
+func (c *Client) Release() {
+	if c.fr.Buffered() == 0 {
+		c.fr.buf = make([]byte, 512)
+		c.fr.start, c.fr.end = 0, 0
+	}
+	c.wbuf = nil
+}

@@ -339,3 +339,16 @@ func innerText(raw []byte) []byte {
 	}
 	return raw[gt+1 : lt]
 }
+
+// Reader cuts a server's or a client's byte stream into frames; test
+// servers use it to speak to the generator.
+type Reader struct{ f *framer }
+
+// NewReader returns a Reader over r.
+func NewReader(r io.Reader) *Reader { return &Reader{f: newFramer(r, 4096, maxElement)} }
+
+// Next returns the next frame; Raw is valid until the following call.
+func (r *Reader) Next() (Frame, error) { return r.f.Next() }
+
+// ChildText returns the text of the first child element called name.
+func ChildText(raw []byte, name string) ([]byte, bool) { return childText(raw, name) }

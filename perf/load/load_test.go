@@ -1,0 +1,170 @@
+package load
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/starling-xmpp/starling/perf/peer"
+	"github.com/starling-xmpp/starling/perf/xmppclient"
+	"github.com/starling-xmpp/starling/xmpp/sasl"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testEnv(n int) Env {
+	return Env{Accounts: peer.Accounts(n), Cache: sasl.NewSaltCache(0), Log: slog.New(slog.DiscardHandler)}
+}
+
+func TestLogin(t *testing.T) {
+	env := testEnv(8)
+	f := newFakeServer(t, env.Accounts)
+	s := &Login{Mechanism: "PLAIN", Security: xmppclient.Plain, Concurrency: 4, Users: 8, Count: 40, Duration: 20 * time.Second}
+	res, err := s.Run(context.Background(), f.target(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metrics["logins"] != 40 || res.Errors != 0 {
+		t.Fatalf("logins = %v errors = %d, want 40 and 0", res.Metrics["logins"], res.Errors)
+	}
+	if f.logins != 48 { // 8 warm-up + 40 measured
+		t.Errorf("server saw %d logins, want 48", f.logins)
+	}
+	if res.Metrics["logins_per_s"] <= 0 || res.Metrics["p99_ms"] < res.Metrics["p50_ms"] {
+		t.Errorf("bad metrics %v", res.Metrics)
+	}
+}
+
+func TestLoginReportsUnsupportedMechanism(t *testing.T) {
+	env := testEnv(2)
+	f := newFakeServer(t, env.Accounts)
+	s := &Login{Mechanism: "SCRAM-SHA-256", Concurrency: 1, Users: 2, Count: 5, Duration: time.Second}
+	res, err := s.Run(context.Background(), f.target(), env)
+	if err != nil || res.Error == "" {
+		t.Fatalf("err = %v, result error %q; want a result that says unsupported", err, res.Error)
+	}
+}
+
+func TestLoginBadPassword(t *testing.T) {
+	env := testEnv(2)
+	f := newFakeServer(t, env.Accounts)
+	env.Accounts = []peer.Account{{User: "bench00000", Password: "wrong"}, {User: "bench00001", Password: "wrong"}}
+	s := &Login{Mechanism: "PLAIN", Concurrency: 1, Users: 2, Count: 5, Duration: time.Second}
+	if _, err := s.Run(context.Background(), f.target(), env); err == nil {
+		t.Fatal("login with wrong passwords succeeded")
+	}
+}
+
+func TestParameterChecks(t *testing.T) {
+	env := testEnv(4)
+	tgt := Target{Name: "none", Nodes: []Node{{Name: "none"}}}
+	tests := []struct {
+		name string
+		s    Scenario
+	}{
+		{"login no concurrency", &Login{Mechanism: "PLAIN", Users: 1, Count: 1, Duration: time.Second}},
+		{"login too many users", &Login{Mechanism: "PLAIN", Concurrency: 1, Users: 100, Count: 1, Duration: time.Second}},
+		{"throughput no window", &Throughput{Messages: Messages{Pairs: 1, Duration: time.Second}}},
+		{"throughput too many pairs", &Throughput{Messages: Messages{Pairs: 10, Duration: time.Second}, Window: 1}},
+		{"latency no rate", &Latency{Messages: Messages{Pairs: 1, Duration: time.Second}}},
+		{"idle descending", &Idle{Steps: []int{3, 2}, PerProcess: 10}},
+		{"idle no per-process", &Idle{Steps: []int{1}}},
+	}
+	for _, tt := range tests {
+		if _, err := tt.s.Run(context.Background(), tgt, env); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}
+
+func TestThroughput(t *testing.T) {
+	env := testEnv(8)
+	f := newFakeServer(t, env.Accounts)
+	s := &Throughput{Messages: Messages{Pairs: 4, Security: xmppclient.Plain, Mechanism: "PLAIN", Payload: 64,
+		Warmup: 200 * time.Millisecond, Duration: 700 * time.Millisecond}, Window: 8}
+	res, err := s.Run(context.Background(), f.target(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metrics["messages"] < 100 || res.Metrics["lost"] != 0 {
+		t.Fatalf("metrics %v: want some messages and none lost", res.Metrics)
+	}
+	if res.Seconds < 0.5 || res.Seconds > 5 {
+		t.Errorf("window %v s, want about 0.7", res.Seconds)
+	}
+}
+
+func TestLatencyOpenLoop(t *testing.T) {
+	env := testEnv(4)
+	f := newFakeServer(t, env.Accounts)
+	f.dropEvery = 50
+	s := &Latency{Messages: Messages{Pairs: 2, Security: xmppclient.Plain, Mechanism: "PLAIN", Payload: 16,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: 300 * time.Millisecond}, Rate: 1000}
+	res, err := s.Run(context.Background(), f.target(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 1000 messages meant for the window; every 50th routed one is dropped.
+	if r := res.Metrics["achieved_rate"]; r < 900 || r > 1100 {
+		t.Errorf("achieved rate %v, want about 1000", r)
+	}
+	if l := res.Metrics["lost"]; l < 15 || l > 30 {
+		t.Errorf("lost %v, want about 24 (1 in 50 of 1200)", l)
+	}
+	if len(res.Points) != len(Percentiles) || res.Metrics["p99_ms"] < res.Metrics["p50_ms"] || res.Metrics["p50_ms"] <= 0 {
+		t.Errorf("bad percentiles %v", res.Metrics)
+	}
+}
+
+func TestIdleLocal(t *testing.T) {
+	env := testEnv(30)
+	f := newFakeServer(t, env.Accounts)
+	tgt := f.target()
+	tgt.Nodes[0].PID = os.Getpid // the fake lives in this process
+	s := &Idle{Steps: []int{10, 30}, PerProcess: 16, Security: xmppclient.Plain, Mechanism: "PLAIN", SourceIPs: SourceIPs(1, 2)}
+	res, err := s.Run(context.Background(), tgt, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Points) != 2 || res.Points[1].X != 30 {
+		t.Fatalf("points %v", res.Points)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logins != 30 {
+		t.Errorf("server saw %d logins, want 30", f.logins)
+	}
+}
+
+func TestHolderProtocol(t *testing.T) {
+	env := testEnv(5)
+	f := newFakeServer(t, env.Accounts)
+	spec := HolderSpec{Addr: f.ln.Addr().String(), Domain: "localhost", Mechanism: "PLAIN", Accounts: env.Accounts}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- ServeHolder(context.Background(), inR, outW); outW.Close() }()
+	h := &procHolderTest{in: inW, out: outR}
+	if err := h.send(spec); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		cmd, want string
+	}{{"3", "ok 3"}, {"5", "ok 5"}, {"9", "err"}, {"x", "err bad count"}} {
+		got, err := h.ask(tt.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) < len(tt.want) || got[:len(tt.want)] != tt.want {
+			t.Errorf("%s -> %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
