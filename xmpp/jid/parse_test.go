@@ -136,6 +136,7 @@ var invalidTests = []struct {
 	{"xn--example-.com", PartDomain, nil}, // ASCII-only A-label
 	{"a\u200db.example", PartDomain, nil}, // ZWJ outside its context
 	{"♚.example", PartDomain, nil},
+	{"aℵ.example", PartDomain, nil}, // maps to "aא", which fails the bidi rule
 	{"a@b@example.com", PartDomain, nil},
 	{"a..b", PartDomain, ErrEmptyLabel},
 	{".example.com", PartDomain, ErrEmptyLabel},
@@ -332,4 +333,28 @@ func short(s string) string {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+// TestCodePointsIdempotent puts every BMP code point in each part, alone
+// and after a letter, and checks that whatever parses is canonical: its
+// String parses to the same JID. It found "aℵ.x", which UTS #46 maps to a
+// label that fails the bidi rule.
+func TestCodePointsIdempotent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scans the BMP")
+	}
+	failures := 0
+	for r := rune(0); r < 0x10000 && failures < 10; r++ {
+		c := string(r)
+		for _, s := range []string{c + "@x", "x/" + c, c + ".x", "a" + c + "@x", "x/a" + c, "a" + c + ".x"} {
+			j, err := Parse(s)
+			if err != nil {
+				continue
+			}
+			if again, err := Parse(j.String()); err != nil || again != j {
+				t.Errorf("%U: Parse(%q) = %q, which parses to %q, %v", r, s, j, again, err)
+				failures++
+			}
+		}
+	}
 }

@@ -203,6 +203,18 @@ func prepareDomain(s string, full bool) (string, error) {
 	if len(out) > maxPart {
 		return "", newError(PartDomain, orig, ErrTooLong)
 	}
+	if !isASCII(out) {
+		// The IDNA package decides whether the bidi rule applies from the
+		// input, before mapping, so "aℵ" passes and becomes "aא", which
+		// fails the rule. Running the profile again on the U-labels checks
+		// them as what they are, and keeps Parse(j.String()) == j.
+		if again, err := domainProfile.ToUnicode(out); err != nil || again != out {
+			if err == nil {
+				err = errNotIDNA2008
+			}
+			return "", newError(PartDomain, orig, err)
+		}
+	}
 	for label := range strings.SplitSeq(out, ".") {
 		if isASCII(label) {
 			continue // STD3 rules already held it to NR-LDH
@@ -217,9 +229,8 @@ func prepareDomain(s string, full bool) (string, error) {
 	return out, nil
 }
 
-// errNotIDNA2008 reports a label that the class check would change; it
-// cannot happen for labels that passed UTS #46 mapping, but if it did the
-// label would not be in canonical form.
+// errNotIDNA2008 reports a domainpart that preparing again would change;
+// it would not be in canonical form.
 var errNotIDNA2008 = errors.New("not an IDNA2008 U-label")
 
 func isASCII(s string) bool {
