@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/starling-xmpp/starling/node/config/tdsl"
 	"github.com/starling-xmpp/starling/xmpp/jid"
@@ -143,6 +144,25 @@ type Setting struct {
 	Value string
 	// Pos is the value's position; the zero Pos for a default.
 	Pos tdsl.Pos
+	// Line is the source line holding Pos, for caret output.
+	Line string
+	// literal is true when Value was written as one quoted string on one
+	// line, so that an offset inside Value is a column in the file.
+	literal bool
+}
+
+// Errorf reports a problem at byte offset off inside Value (for example
+// the entry of a throttling policy that does not parse). When the value was
+// written as a single quoted string on one line, the position points at
+// that character; otherwise at the start of the value. For a default value
+// the error has no position.
+func (s Setting) Errorf(off int, format string, args ...any) *tdsl.Error {
+	e := &tdsl.Error{Pos: s.Pos, Msg: fmt.Sprintf(format, args...), Line: s.Line}
+	if s.literal && off >= 0 && off <= len(s.Value) {
+		e.Pos.Offset += 1 + off
+		e.Pos.Col += 1 + utf8.RuneCountInString(s.Value[:off])
+	}
+	return e
 }
 
 // Database says where the node stores its data.

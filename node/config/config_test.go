@@ -242,7 +242,7 @@ func TestKeys(t *testing.T) {
 		{"tls not required globally", "'vhost-tls-required' = false", func(c *Config) any { return []bool{c.C2S.Listeners[0].TLSRequired, c.C2S.Listeners[1].TLSRequired} }, []bool{false, true}},
 		{"tls not required on one listener", "c2s { connections { 5222 () { 'tls-required' = false } } }", func(c *Config) any { return c.C2S.Listeners[0].TLSRequired }, false},
 		{"ssl is tls", "c2s { connections { 5222 () { socket = ssl } } }", func(c *Config) any { return []any{c.C2S.Listeners[0].Socket, c.C2S.Listeners[0].TLSRequired} }, []any{SocketTLS, true}},
-		{"throttling", "'cm-traffic-throttling' = 'xmpp:10:0:drop'", func(c *Config) any { return c.TrafficThrottling }, Setting{Value: "xmpp:10:0:drop", Pos: tdsl.Pos{File: "test.tdsl", Line: 1, Col: 27, Offset: 26}}},
+		{"throttling", "'cm-traffic-throttling' = 'xmpp:10:0:drop'", func(c *Config) any { return []any{c.TrafficThrottling.Value, c.TrafficThrottling.Pos} }, []any{"xmpp:10:0:drop", tdsl.Pos{File: "test.tdsl", Line: 1, Col: 27, Offset: 26}}},
 		{"ht throttling", "'cm-ht-traffic-throttling' = 'bin:1m:0:drop'", func(c *Config) any { return c.HTTrafficThrottling.Value }, "bin:1m:0:drop"},
 		{"see other host off", "'cluster-mode' = true\nc2s { seeOtherHost (active: false) {} }", func(c *Config) any { return c.C2S.SeeOtherHost.Active }, false},
 		{"see other host class none", "'cluster-mode' = true\nc2s { seeOtherHost (class: none) {} }", func(c *Config) any { return c.C2S.SeeOtherHost.Active }, false},
@@ -486,5 +486,35 @@ func TestProperties(t *testing.T) {
 	_, _, err = Parse("p.tdsl", []byte("'data-dir' = prop('nope')"), opts)
 	if err == nil || !strings.Contains(err.Error(), "p.tdsl:1:14: 'data-dir' must be a string, found null") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestSettingErrorf(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		off  int
+		want string
+	}{
+		{"literal points inside the string", "'cm-traffic-throttling' = 'xmpp:2500:0:disc,bin:2x:0:disc'", 17,
+			"s.tdsl:1:45: bad entry\n'cm-traffic-throttling' = 'xmpp:2500:0:disc,bin:2x:0:disc'\n                                            ^"},
+		{"multibyte before the offset", "'cm-traffic-throttling' = 'é,x'", 3,
+			"s.tdsl:1:30: bad entry\n'cm-traffic-throttling' = 'é,x'\n                             ^"},
+		{"expression points at the value", "'cm-traffic-throttling' = 'xmpp:1:0:disc' + ',bin:1:0:disc'", 15,
+			"s.tdsl:1:27: bad entry\n'cm-traffic-throttling' = 'xmpp:1:0:disc' + ',bin:1:0:disc'\n                          ^"},
+		{"env value points at env", "'cm-traffic-throttling' = env('T', 'xmpp:1:0:x')", 2,
+			"s.tdsl:1:27: bad entry\n'cm-traffic-throttling' = env('T', 'xmpp:1:0:x')\n                          ^"},
+		{"default has no position", "", 0, "bad entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Parse("s.tdsl", []byte(tt.src), env(nil))
+			if err != nil {
+				t.Fatal(Caret(err))
+			}
+			if got := c.TrafficThrottling.Errorf(tt.off, "bad entry").Caret(); got != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
 	}
 }

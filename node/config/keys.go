@@ -83,7 +83,7 @@ func (r *reader) read(c *Config, tree *tdsl.Map) {
 				r.errorf(e.Value.Pos, "'%s' must not be empty (write 'xmpp:0:0:disc' for no limit)", t.key)
 				continue
 			}
-			*t.dst = Setting{Value: s, Pos: e.Value.Pos}
+			*t.dst = r.setting(e.Value)
 		}
 	}
 
@@ -666,4 +666,18 @@ func overlap(a, b []string) bool {
 		}
 	}
 	return false
+}
+
+// setting keeps a string value with its position and notes whether it was
+// a plain one-line literal in the source (not an expression), so offsets
+// inside it map to columns.
+func (r *reader) setting(v *tdsl.Value) Setting {
+	st := Setting{Value: v.Str, Pos: v.Pos, Line: tdsl.Errorf(r.src, v.Pos, "").Line}
+	off := v.Pos.Offset
+	end := off + 1 + len(v.Str)
+	if !v.Bare && end < len(r.src) && (r.src[off] == '\'' || r.src[off] == '"') &&
+		r.src[end] == r.src[off] && string(r.src[off+1:end]) == v.Str && !strings.Contains(v.Str, "\n") {
+		st.literal = true
+	}
+	return st
 }

@@ -16,8 +16,15 @@ type Error struct {
 	Line string
 }
 
-// Error gives the one-line form "file:line:col: message".
+// Error gives the one-line form "file:line:col: message" (only the message
+// when there is no position, as for a problem in a default value).
 func (e *Error) Error() string {
+	if !e.Pos.IsValid() {
+		if e.Pos.File != "" {
+			return e.Pos.File + ": " + e.Msg
+		}
+		return e.Msg
+	}
 	return e.Pos.String() + ": " + e.Msg
 }
 
