@@ -11,11 +11,13 @@ import (
 	"golang.org/x/text/secure/precis"
 )
 
-// maxRawPart bounds the size of a part before preparation. Width mapping
-// and normalisation shrink text by at most a factor of three (a fullwidth
-// letter, three bytes, becomes one), so nothing longer can prepare to
-// maxPart bytes; refusing it early keeps hostile input from costing a full
-// PRECIS run.
+// maxRawPart bounds the size of a part before preparation, so that hostile
+// input cannot cost a PRECIS or IDNA run over kilobytes. Width mapping and
+// normalisation shrink text by at most a factor of three (a fullwidth
+// letter, three bytes, becomes one), so a part this long could not prepare
+// to maxPart bytes; only code points that IDNA ignores (U+00AD and the
+// like, which no one writes in a domain name) shrink more, and a name
+// padded with kilobytes of them is refused.
 const maxRawPart = 4 * maxPart
 
 // domainProfile is the IDNA2008 (UTS #46 non-transitional) lookup
