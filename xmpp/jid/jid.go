@@ -8,7 +8,8 @@
 // is on the path of every stanza, so the common case (an address whose
 // parts are ASCII and already prepared) is checked byte by byte without
 // running PRECIS and, for Parse, without any allocation: the JID then
-// shares the input string. Anything else goes through full preparation.
+// shares the input string. ASCII with uppercase letters costs one
+// lowercased copy. Anything else goes through full preparation.
 //
 // Errors are of type *Error and name the part that was wrong; a server
 // answers them with the stanza error condition "jid-malformed".
