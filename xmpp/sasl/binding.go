@@ -135,14 +135,19 @@ func ServerEndPoint(cert *x509.Certificate) ([]byte, error) {
 // connection: the types to offer, in preference order (for [Mechanisms] and
 // XEP-0440), and the function for ServerConfig.ChannelBinding. cert is the
 // leaf certificate the server presented (tls.Certificate.Leaf); nil leaves
-// tls-server-end-point out. The data is computed once, here.
+// tls-server-end-point out. The data is computed once, here. Without a
+// completed TLS handshake both results are nil, as ServerConfig expects of a
+// connection that is not TLS.
 func ServerBinding(state *tls.ConnectionState, cert *x509.Certificate) (types []string, binding func(cbType string) ([]byte, bool)) {
+	if state == nil || !state.HandshakeComplete {
+		return nil, nil
+	}
 	data := make(map[string][]byte, 2)
 	if b, err := BindingData(state, TLSExporter, true); err == nil {
 		data[TLSExporter] = b
 		types = append(types, TLSExporter)
 	}
-	if state != nil && state.HandshakeComplete && cert != nil {
+	if cert != nil {
 		if b, err := ServerEndPoint(cert); err == nil {
 			data[TLSServerEndPoint] = b
 			types = append(types, TLSServerEndPoint)
@@ -153,8 +158,11 @@ func ServerBinding(state *tls.ConnectionState, cert *x509.Certificate) (types []
 
 // ClientBinding is ServerBinding for the client side: the types the
 // connection supports (as [CBTypes]) and the function for
-// ClientConfig.ChannelBinding.
+// ClientConfig.ChannelBinding; both nil without a completed TLS handshake.
 func ClientBinding(state *tls.ConnectionState) (types []string, binding func(cbType string) ([]byte, bool)) {
+	if state == nil || !state.HandshakeComplete {
+		return nil, nil
+	}
 	data := make(map[string][]byte, 2)
 	for _, t := range CBTypes(state) {
 		if b, err := BindingData(state, t, false); err == nil {

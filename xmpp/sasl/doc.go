@@ -23,4 +23,18 @@
 // answers with a salt derived from a server secret and the username, so the
 // same unknown name always gets the same salt, and the final comparison runs
 // in constant time either way.
+//
+// A c2s session wires it up like this (names from this package):
+//
+//	types, cb := ServerBinding(&state, leaf)       // nil state/cb when not on TLS
+//	offer := Mechanisms(onTLS, types)              // <mechanisms/>, plus AppendChannelBindingFeature(types)
+//	srv, err := NewServer(selected, ServerConfig{Lookup: users.Credentials,
+//		ChannelBinding: cb, AdvertisedPlus: len(types) > 0, TLS: onTLS,
+//		Authorize: ownBareJIDOnly, Secret: clusterSecret})
+//	data, err := DecodePayload(authText)           // then, for each client message:
+//	out, done, err := srv.Step(ctx, data)          // <challenge/>, <success/> or err.(*Failure).AppendXML
+//
+// The client side ([NewClient], [Client.Step]) serves tests and the load
+// generator; its [SaltCache] lets one process log the same accounts in
+// thousands of times without paying PBKDF2 each time.
 package sasl

@@ -346,7 +346,7 @@ func decodeSASLName(s string) (string, error) {
 
 // encodeSASLName escapes '=' and ',' for use as a saslname.
 func encodeSASLName(s string) string {
-	if strings.IndexAny(s, "=,") < 0 {
+	if !strings.ContainsAny(s, "=,") {
 		return s
 	}
 	s = strings.ReplaceAll(s, "=", "=3D")

@@ -147,6 +147,12 @@ func TestBindingData(t *testing.T) {
 	if _, err := BindingData(nil, TLSExporter, false); err == nil {
 		t.Error("BindingData(nil) succeeded")
 	}
+	if types, f := ServerBinding(nil, nil); types != nil || f != nil {
+		t.Error("ServerBinding without TLS must give nil, or PLAIN would count the stream as encrypted")
+	}
+	if types, f := ClientBinding(&tls.ConnectionState{}); types != nil || f != nil {
+		t.Error("ClientBinding without a handshake must give nil")
+	}
 	if CBTypes(nil) != nil {
 		t.Error("CBTypes(nil) not empty")
 	}
