@@ -37,55 +37,57 @@ type row struct {
 	after  string
 }
 
+// outboundTables are the tables of RFC 6121 Appendix A.2: the 'yes' column is "route?".
+var outboundTables = map[Type][]row{
+	Subscribe: { // A.2.1
+		{"None", true, "None + Pending Out"},
+		{"None + Pending Out", true, ""},
+		{"None + Pending In", true, "None + Pending Out/In"},
+		{"None + Pending Out/In", true, ""},
+		{"To", true, ""},
+		{"To + Pending In", true, ""},
+		{"From", true, "From + Pending Out"},
+		{"From + Pending Out", true, ""},
+		{"Both", true, ""},
+	},
+	Unsubscribe: { // A.2.2
+		{"None", true, ""},
+		{"None + Pending Out", true, "None"},
+		{"None + Pending In", true, ""},
+		{"None + Pending Out/In", true, "None + Pending In"},
+		{"To", true, "None"},
+		{"To + Pending In", true, "None + Pending In"},
+		{"From", true, ""},
+		{"From + Pending Out", true, "From"},
+		{"Both", true, "From"},
+	},
+	Subscribed: { // A.2.3
+		{"None", false, ""},
+		{"None + Pending Out", false, ""},
+		{"None + Pending In", true, "From"},
+		{"None + Pending Out/In", true, "From + Pending Out"},
+		{"To", false, ""},
+		{"To + Pending In", true, "Both"},
+		{"From", false, ""},
+		{"From + Pending Out", false, ""},
+		{"Both", false, ""},
+	},
+	Unsubscribed: { // A.2.4
+		{"None", false, ""},
+		{"None + Pending Out", false, ""},
+		{"None + Pending In", true, "None"},
+		{"None + Pending Out/In", true, "None + Pending Out"},
+		{"To", false, ""},
+		{"To + Pending In", true, "To"},
+		{"From", true, "None"},
+		{"From + Pending Out", true, "None + Pending Out"},
+		{"Both", true, "To"},
+	},
+}
+
 // TestOutboundTables checks every row of RFC 6121 Appendix A.2.
 func TestOutboundTables(t *testing.T) {
-	tables := map[Type][]row{
-		Subscribe: { // A.2.1
-			{"None", true, "None + Pending Out"},
-			{"None + Pending Out", true, ""},
-			{"None + Pending In", true, "None + Pending Out/In"},
-			{"None + Pending Out/In", true, ""},
-			{"To", true, ""},
-			{"To + Pending In", true, ""},
-			{"From", true, "From + Pending Out"},
-			{"From + Pending Out", true, ""},
-			{"Both", true, ""},
-		},
-		Unsubscribe: { // A.2.2
-			{"None", true, ""},
-			{"None + Pending Out", true, "None"},
-			{"None + Pending In", true, ""},
-			{"None + Pending Out/In", true, "None + Pending In"},
-			{"To", true, "None"},
-			{"To + Pending In", true, "None + Pending In"},
-			{"From", true, ""},
-			{"From + Pending Out", true, "From"},
-			{"Both", true, "From"},
-		},
-		Subscribed: { // A.2.3
-			{"None", false, ""},
-			{"None + Pending Out", false, ""},
-			{"None + Pending In", true, "From"},
-			{"None + Pending Out/In", true, "From + Pending Out"},
-			{"To", false, ""},
-			{"To + Pending In", true, "Both"},
-			{"From", false, ""},
-			{"From + Pending Out", false, ""},
-			{"Both", false, ""},
-		},
-		Unsubscribed: { // A.2.4
-			{"None", false, ""},
-			{"None + Pending Out", false, ""},
-			{"None + Pending In", true, "None"},
-			{"None + Pending Out/In", true, "None + Pending Out"},
-			{"To", false, ""},
-			{"To + Pending In", true, "To"},
-			{"From", true, "None"},
-			{"From + Pending Out", true, "None + Pending Out"},
-			{"Both", true, "To"},
-		},
-	}
-	for typ, rows := range tables {
+	for typ, rows := range outboundTables {
 		for _, r := range rows {
 			t.Run(typ.String()+"/"+r.before, func(t *testing.T) {
 				before := states[r.before]
@@ -113,59 +115,63 @@ func TestOutboundTables(t *testing.T) {
 	}
 }
 
+// irow is a row of an inbound table; auto marks the '*' rows, where the server answers subscribed.
+type irow struct {
+	row
+	auto bool
+}
+
+// inboundTables are the tables of RFC 6121 Appendix A.3: the 'yes' column is "deliver?".
+var inboundTables = map[Type][]irow{
+	Subscribe: { // A.3.1
+		{row{"None", true, "None + Pending In"}, false},
+		{row{"None + Pending Out", true, "None + Pending Out/In"}, false},
+		{row{"None + Pending In", false, ""}, false},
+		{row{"None + Pending Out/In", false, ""}, false},
+		{row{"To", true, "To + Pending In"}, false},
+		{row{"To + Pending In", false, ""}, false},
+		{row{"From", false, ""}, true},
+		{row{"From + Pending Out", false, ""}, true},
+		{row{"Both", false, ""}, true},
+	},
+	Unsubscribe: { // A.3.2
+		{row{"None", false, ""}, false},
+		{row{"None + Pending Out", false, ""}, false},
+		{row{"None + Pending In", true, "None"}, false},
+		{row{"None + Pending Out/In", true, "None + Pending Out"}, false},
+		{row{"To", false, ""}, false},
+		{row{"To + Pending In", true, "To"}, false},
+		{row{"From", true, "None"}, false},
+		{row{"From + Pending Out", true, "None + Pending Out"}, false},
+		{row{"Both", true, "To"}, false},
+	},
+	Subscribed: { // A.3.3
+		{row{"None", false, ""}, false},
+		{row{"None + Pending Out", true, "To"}, false},
+		{row{"None + Pending In", false, ""}, false},
+		{row{"None + Pending Out/In", true, "To + Pending In"}, false},
+		{row{"To", false, ""}, false},
+		{row{"To + Pending In", false, ""}, false},
+		{row{"From", false, ""}, false},
+		{row{"From + Pending Out", true, "Both"}, false},
+		{row{"Both", false, ""}, false},
+	},
+	Unsubscribed: { // A.3.4
+		{row{"None", false, ""}, false},
+		{row{"None + Pending Out", true, "None"}, false},
+		{row{"None + Pending In", false, ""}, false},
+		{row{"None + Pending Out/In", true, "None + Pending In"}, false},
+		{row{"To", true, "None"}, false},
+		{row{"To + Pending In", true, "None + Pending In"}, false},
+		{row{"From", false, ""}, false},
+		{row{"From + Pending Out", true, "From"}, false},
+		{row{"Both", true, "From"}, false},
+	},
+}
+
 // TestInboundTables checks every row of RFC 6121 Appendix A.3, with the auto-replies of the '*' rows.
 func TestInboundTables(t *testing.T) {
-	type irow struct {
-		row
-		auto bool
-	}
-	tables := map[Type][]irow{
-		Subscribe: { // A.3.1
-			{row{"None", true, "None + Pending In"}, false},
-			{row{"None + Pending Out", true, "None + Pending Out/In"}, false},
-			{row{"None + Pending In", false, ""}, false},
-			{row{"None + Pending Out/In", false, ""}, false},
-			{row{"To", true, "To + Pending In"}, false},
-			{row{"To + Pending In", false, ""}, false},
-			{row{"From", false, ""}, true},
-			{row{"From + Pending Out", false, ""}, true},
-			{row{"Both", false, ""}, true},
-		},
-		Unsubscribe: { // A.3.2
-			{row{"None", false, ""}, false},
-			{row{"None + Pending Out", false, ""}, false},
-			{row{"None + Pending In", true, "None"}, false},
-			{row{"None + Pending Out/In", true, "None + Pending Out"}, false},
-			{row{"To", false, ""}, false},
-			{row{"To + Pending In", true, "To"}, false},
-			{row{"From", true, "None"}, false},
-			{row{"From + Pending Out", true, "None + Pending Out"}, false},
-			{row{"Both", true, "To"}, false},
-		},
-		Subscribed: { // A.3.3
-			{row{"None", false, ""}, false},
-			{row{"None + Pending Out", true, "To"}, false},
-			{row{"None + Pending In", false, ""}, false},
-			{row{"None + Pending Out/In", true, "To + Pending In"}, false},
-			{row{"To", false, ""}, false},
-			{row{"To + Pending In", false, ""}, false},
-			{row{"From", false, ""}, false},
-			{row{"From + Pending Out", true, "Both"}, false},
-			{row{"Both", false, ""}, false},
-		},
-		Unsubscribed: { // A.3.4
-			{row{"None", false, ""}, false},
-			{row{"None + Pending Out", true, "None"}, false},
-			{row{"None + Pending In", false, ""}, false},
-			{row{"None + Pending Out/In", true, "None + Pending In"}, false},
-			{row{"To", true, "None"}, false},
-			{row{"To + Pending In", true, "None + Pending In"}, false},
-			{row{"From", false, ""}, false},
-			{row{"From + Pending Out", true, "From"}, false},
-			{row{"Both", true, "From"}, false},
-		},
-	}
-	for typ, rows := range tables {
+	for typ, rows := range inboundTables {
 		for _, r := range rows {
 			t.Run(typ.String()+"/"+r.before, func(t *testing.T) {
 				next, res := Inbound(states[r.before], typ)

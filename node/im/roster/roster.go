@@ -162,7 +162,8 @@ type Change struct {
 }
 
 // Update reads the owner's item for contact, lets fn change it, stores or deletes it as fn decides,
-// and pushes the change to the owner's interested resources. fn gets a copy to modify (with Contact
+// and pushes the change to the owner's interested resources when it changes what they see: the item's
+// attributes and groups (a change of pending-in alone is not pushed, RFC 6121 §3.1.3). fn gets a copy to modify (with Contact
 // set, subscription none, for an item that does not exist) and must not call Update itself: the
 // owner's lock is held while it runs.
 func (r *Roster) Update(ctx context.Context, owner, contact string, fn func(it *storage.RosterItem, exists bool) Op) (Change, error) {
@@ -188,7 +189,7 @@ func (r *Roster) Update(ctx context.Context, owner, contact string, fn func(it *
 			return Change{}, fmt.Errorf("store roster item %s of %s: %w", contact, owner, err)
 		}
 		ch.After = it
-		if Visible(it) || exists && Visible(before) {
+		if seen(before, exists) != seen(it, true) {
 			r.Push(owner, it, false, ch.Ver)
 		}
 	case Delete:
@@ -198,11 +199,21 @@ func (r *Roster) Update(ctx context.Context, owner, contact string, fn func(it *
 		if ch.Ver, err = r.store.DeleteRosterItem(ctx, owner, contact); err != nil {
 			return Change{}, fmt.Errorf("delete roster item %s of %s: %w", contact, owner, err)
 		}
-		r.Push(owner, before, true, ch.Ver)
+		if Visible(before) {
+			r.Push(owner, before, true, ch.Ver)
+		}
 	default:
 		return Change{}, fmt.Errorf("roster update of %s for %s: unknown op %d", contact, owner, ch.Op)
 	}
 	return ch, nil
+}
+
+// seen is what a client sees of an item: its <item/>, or nothing for an absent or invisible item.
+func seen(it storage.RosterItem, exists bool) string {
+	if !exists || !Visible(it) {
+		return ""
+	}
+	return string(AppendItem(nil, it, false))
 }
 
 // Push sends a roster push for it (or its removal) with roster version ver to every interested
