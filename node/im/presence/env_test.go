@@ -37,7 +37,9 @@ func (s *sink) Write(p []byte) error {
 	return nil
 }
 
-func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error { return s.Write(e.AppendTo(nil, set...)) }
+func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
+	return s.Write(e.AppendTo(nil, set...))
+}
 
 func (s *sink) take() [][]byte {
 	s.mu.Lock()
