@@ -51,6 +51,7 @@ enum dir_flag {
 	FLAG_FENCED_WINDOW = 2,     // payload dropped until the window ends (drop ceiling)
 	FLAG_NOTIFIED = 4,          // the lifetime/disc event was sent
 	FLAG_NOTIFIED_WINDOW = 8,   // the per-window drop event was sent
+	FLAG_SEQ = 16,              // next_seq is known
 };
 
 // Connection flags.
@@ -76,9 +77,9 @@ struct dir_state {
 	__u64 window;       // index of the window window_bytes belongs to
 	__u64 window_bytes; // payload bytes passed in that window
 	__u64 total_bytes;  // payload bytes passed over the connection's life
-	__u64 dropped;      // payload bytes dropped by a fence
+	__u64 dropped;      // payload bytes dropped by a fence (retransmits too)
 	__u32 flags;        // enum dir_flag
-	__u32 _pad;
+	__u32 next_seq;     // TCP sequence number after the last byte passed
 };
 
 // conn_state is the value of the conns map, keyed by socket cookie.
@@ -195,6 +196,7 @@ static __always_inline void emit_event(struct port_stats *st, __u64 cookie, stru
 
 struct packet {
 	__u32 payload;
+	__u32 seq;
 	__u16 sport;
 	__u16 dport;
 	__u8 family;
@@ -255,6 +257,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 		return 0;
 	__u32 hdr = off + (__u32)th.doff * 4;
 	p->payload = skb->len > hdr ? skb->len - hdr : 0;
+	p->seq = bpf_ntohl(th.seq);
 	p->sport = bpf_ntohs(th.source);
 	p->dport = bpf_ntohs(th.dest);
 	return 1;
@@ -348,7 +351,18 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	struct dir_state *d = &cs->dir[dir & 1];
+	// Count stream bytes, not segment bytes: a retransmission (after a
+	// loss, or after a fence let go) is counted once, when it first
+	// passes, so the counters equal tcp_info's bytes_received/bytes_acked.
+	__u32 end = p.seq + p.payload;
 	__u64 n = p.payload;
+	if (d->flags & FLAG_SEQ) {
+		__s32 ahead = (__s32)(end - d->next_seq);
+		if (ahead <= 0)
+			return 1; // nothing new: already counted and let through
+		if ((__u32)ahead < p.payload)
+			n = (__u32)ahead;
+	}
 	__u64 now = (bpf_ktime_get_ns() + clock_offset_ns) / window_ns;
 	__u64 seen = d->window;
 	if (seen != now && __sync_val_compare_and_swap(&d->window, seen, now) == seen) {
@@ -398,6 +412,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 pass:
+	// Racing segments of one direction are rare (the socket lock
+	// serialises most); the later end wins either way.
+	d->next_seq = end;
+	if (!(d->flags & FLAG_SEQ))
+		__sync_fetch_and_or(&d->flags, FLAG_SEQ);
 	__sync_fetch_and_add(&d->window_bytes, n);
 	__sync_fetch_and_add(&d->total_bytes, n);
 	__sync_fetch_and_add(&st->bytes[dir], n);

@@ -40,6 +40,7 @@ const (
 	ThrottleDirFlagFLAG_FENCED_WINDOW   ThrottleDirFlag = 2
 	ThrottleDirFlagFLAG_NOTIFIED        ThrottleDirFlag = 4
 	ThrottleDirFlagFLAG_NOTIFIED_WINDOW ThrottleDirFlag = 8
+	ThrottleDirFlagFLAG_SEQ             ThrottleDirFlag = 16
 )
 
 type ThrottleDirState struct {
@@ -49,7 +50,7 @@ type ThrottleDirState struct {
 	TotalBytes  uint64
 	Dropped     uint64
 	Flags       uint32
-	Pad         uint32
+	NextSeq     uint32
 }
 
 type ThrottleDirection uint32
