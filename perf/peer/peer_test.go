@@ -27,6 +27,7 @@ func TestPeers(t *testing.T) {
 		os.Chmod(filepath.Dir(opts.Dir), 0o755)
 		os.Chmod(opts.Dir, 0o755)
 	}
+	repo, _ := filepath.Abs("../..")
 	servers := []struct {
 		srv      Server
 		pkg      string
@@ -34,10 +35,15 @@ func TestPeers(t *testing.T) {
 	}{
 		{NewEjabberd(opts, 0, 0), "ejabberd", false},
 		{NewProsody(opts, 0, 0), "prosody", true},
+		{NewStarling(opts, repo, "", 0, 0), "", false},
 	}
 	for _, tt := range servers {
-		t.Run(tt.pkg, func(t *testing.T) {
-			if !Installed(context.Background(), tt.pkg) {
+		t.Run(tt.srv.Name(), func(t *testing.T) {
+			if tt.pkg == "" {
+				if err := tt.srv.Check(context.Background()); err != nil {
+					t.Skipf("starling: %v", err)
+				}
+			} else if !Installed(context.Background(), tt.pkg) {
 				t.Skipf("%s is not installed (starling-bench installs it)", tt.pkg)
 			}
 			ports := freePorts(t, 2)
@@ -45,6 +51,8 @@ func TestPeers(t *testing.T) {
 			case *Ejabberd:
 				s.c2s, s.tls = ports[0], ports[1]
 			case *Prosody:
+				s.c2s, s.tls = ports[0], ports[1]
+			case *Starling:
 				s.c2s, s.tls = ports[0], ports[1]
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -72,8 +80,9 @@ func TestPeers(t *testing.T) {
 						Addr: tt.srv.Endpoint(sec).Addr, Domain: tt.srv.Domain(), User: accts[1].User,
 						Password: accts[1].Password, Resource: "t", Security: sec, Mechanism: mech, Cache: cache, Presence: true})
 					var unsup *xmppclient.UnsupportedError
-					if mech == "SCRAM-SHA-256" && tt.noSHA256 && errors.As(err, &unsup) {
-						continue
+					if errors.As(err, &unsup) && ((mech == "SCRAM-SHA-256" && tt.noSHA256) ||
+						(mech == "PLAIN" && sec == xmppclient.Plain && tt.srv.Name() == "starling")) {
+						continue // Prosody 0.12 stores SHA-1 keys only; Starling offers PLAIN only over TLS
 					}
 					if err != nil {
 						t.Fatalf("%v %s: %v", sec, mech, err)
@@ -85,7 +94,7 @@ func TestPeers(t *testing.T) {
 				}
 			}
 			_, err := xmppclient.Dial(ctx, xmppclient.Config{Addr: tt.srv.Endpoint(xmppclient.Plain).Addr,
-				Domain: tt.srv.Domain(), User: accts[0].User, Password: "wrong", Mechanism: "PLAIN"})
+				Domain: tt.srv.Domain(), User: accts[0].User, Password: "wrong", Mechanism: "SCRAM-SHA-1"})
 			if err == nil {
 				t.Error("a wrong password logged in")
 			}
@@ -98,7 +107,7 @@ func TestPeers(t *testing.T) {
 			}
 			pid = tt.srv.PID()
 			c, err := xmppclient.Dial(ctx, xmppclient.Config{Addr: tt.srv.Endpoint(xmppclient.Plain).Addr,
-				Domain: tt.srv.Domain(), User: accts[2].User, Password: accts[2].Password, Mechanism: "PLAIN"})
+				Domain: tt.srv.Domain(), User: accts[2].User, Password: accts[2].Password, Mechanism: "SCRAM-SHA-1"})
 			if err != nil {
 				t.Fatalf("after restart: %v", err)
 			}

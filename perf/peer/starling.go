@@ -1,0 +1,228 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	"github.com/starling-xmpp/starling/perf/xmppclient"
+)
+
+// Starling is a Starling node built from the repository and started as
+// `starling run --config FILE` with a configuration the harness writes.
+type Starling struct {
+	opts     Options
+	repo     string // module root to build cmd/starling from
+	binary   string // prebuilt binary; empty: build from repo
+	dir      string
+	c2s, tls int
+	proc     process
+	built    string
+}
+
+// NewStarling returns a Starling node on 127.0.0.1:c2sPort (plain/STARTTLS)
+// and tlsPort (direct TLS). binary may name a prebuilt starling; otherwise
+// Check builds ./cmd/starling in repo.
+func NewStarling(opts Options, repo, binary string, c2sPort, tlsPort int) *Starling {
+	return &Starling{opts: opts, repo: repo, binary: binary, dir: filepath.Join(opts.Dir, "starling"), c2s: c2sPort, tls: tlsPort}
+}
+
+// Name implements Server.
+func (s *Starling) Name() string { return "starling" }
+
+// Domain implements Server.
+func (s *Starling) Domain() string { return s.opts.domain() }
+
+// PID implements Server.
+func (s *Starling) PID() int { return s.proc.pid() }
+
+// Endpoint implements Server.
+func (s *Starling) Endpoint(sec xmppclient.Security) Endpoint {
+	port := s.c2s
+	if sec == xmppclient.DirectTLS {
+		port = s.tls
+	}
+	return Endpoint{Addr: "127.0.0.1:" + strconv.Itoa(port), Security: sec}
+}
+
+// ErrUnavailable marks a target that cannot be measured on this checkout.
+var ErrUnavailable = errors.New("target unavailable")
+
+// Check implements Server: it builds the binary, or says clearly why the
+// Starling target is unavailable.
+func (s *Starling) Check(ctx context.Context) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("starling state dir: %w", err)
+	}
+	if s.binary != "" {
+		if _, err := os.Stat(s.binary); err != nil {
+			return fmt.Errorf("starling: %w: binary %s: %v", ErrUnavailable, s.binary, err)
+		}
+		s.built = s.binary
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(s.repo, "cmd", "starling", "main.go")); err != nil {
+		return fmt.Errorf("starling: %w: no cmd/starling in %s yet", ErrUnavailable, s.repo)
+	}
+	out := filepath.Join(s.dir, "starling")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/starling")
+	cmd.Dir = s.repo
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("starling: %w: go build ./cmd/starling failed: %v\n%s", ErrUnavailable, err, tail(b, 1500))
+	}
+	s.built = out
+	return nil
+}
+
+// Version implements Server.
+func (s *Starling) Version(ctx context.Context) string {
+	if s.built == "" {
+		return "unavailable"
+	}
+	out, err := exec.CommandContext(ctx, s.built, "version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+var starlingConfig = template.Must(template.New("config.tdsl").Parse(`# Written by starling-bench: a private node for measurements.
+'config-type' = 'default'
+'default-virtual-host' = '{{.Domain}}'
+'data-dir' = '{{.Dir}}/data'
+dataSource {
+    default () {
+        uri = 'sqlite:{{.Dir}}/data/starling.db'
+    }
+}
+logging {
+    rootLevel = 'WARNING'
+}
+# No throttling: the server's own speed is measured, not a policy.
+'cm-traffic-throttling' = 'xmpp:0:0:disc,bin:0:0:disc'
+'tls-cert-file' = '{{.Dir}}/cert.pem'
+'tls-key-file' = '{{.Dir}}/key.pem'
+c2s {
+    connections {
+        {{.C2S}} () {
+            ifc = [ '127.0.0.1' ]
+            'tls-required' = false
+        }
+        {{.TLS}} () {
+            ifc = [ '127.0.0.1' ]
+            socket = 'ssl'
+        }
+    }
+    'max-connections-per-ip' = 1000000
+}
+# In-band registration makes creating 19 000 accounts fast.
+'vhost-register-enabled' = true
+`))
+
+func (s *Starling) configPath() string { return filepath.Join(s.dir, "config.tdsl") }
+
+func (s *Starling) writeConfig() error {
+	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o755); err != nil {
+		return fmt.Errorf("starling state dir: %w", err)
+	}
+	if err := writeCert(s.dir, s.Domain()); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := starlingConfig.Execute(&b, map[string]any{"Domain": s.Domain(), "Dir": s.dir, "C2S": s.c2s, "TLS": s.tls}); err != nil {
+		return fmt.Errorf("starling config: %w", err)
+	}
+	if err := os.WriteFile(s.configPath(), b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write starling config: %w", err)
+	}
+	return nil
+}
+
+// Start implements Server.
+func (s *Starling) Start(ctx context.Context) error {
+	if s.built == "" {
+		if err := s.Check(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.writeConfig(); err != nil {
+		return err
+	}
+	logPath := filepath.Join(s.dir, "starling.log")
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + s.dir}
+	if err := s.proc.start([]string{s.built, "run", "--config", s.configPath()}, env, s.dir, "", logPath); err != nil {
+		return fmt.Errorf("start starling: %w", err)
+	}
+	if err := waitReady(ctx, &s.proc, s.Endpoint(xmppclient.Plain).Addr, s.Domain(), logPath); err != nil {
+		s.proc.stop(5 * time.Second)
+		return fmt.Errorf("start starling: %w", err)
+	}
+	return nil
+}
+
+// Stop implements Server.
+func (s *Starling) Stop() error { return s.proc.stop(10 * time.Second) }
+
+// CreateUsers implements Server: in-band registration when the node allows
+// it, else `starling user add JID --password P` for each account.
+func (s *Starling) CreateUsers(ctx context.Context, accounts []Account, progress func(int)) error {
+	return ensureAccounts(ctx, s.dir, accounts, progress, func(ctx context.Context, a []Account, p func(int)) error {
+		if len(a) == 0 {
+			return nil
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := xmppclient.Register(rctx, xmppclient.Config{Addr: s.Endpoint(xmppclient.Plain).Addr, Domain: s.Domain(), User: a[0].User, Password: a[0].Password})
+		cancel()
+		if err == nil || errors.Is(err, xmppclient.ErrConflict) {
+			return registerIBR(ctx, s.Endpoint(xmppclient.Plain).Addr, s.Domain(), a, p)
+		}
+		s.opts.Log.Info("starling: in-band registration refused; creating accounts with the CLI", "err", err)
+		return s.addUsersCLI(ctx, a, p)
+	})
+}
+
+func (s *Starling) addUsersCLI(ctx context.Context, accounts []Account, progress func(int)) error {
+	var next, done atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(accounts) || ctx.Err() != nil {
+					return
+				}
+				a := accounts[i]
+				cmd := exec.CommandContext(ctx, s.built, "user", "add", a.User+"@"+s.Domain(), "--password", a.Password, "--config", s.configPath())
+				cmd.Dir = s.dir
+				if out, err := cmd.CombinedOutput(); err != nil && !bytes.Contains(bytes.ToLower(out), []byte("exist")) {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("starling user add %s: %v: %s", a.User, err, tail(out, 300))
+					}
+					mu.Unlock()
+					return
+				}
+				if n := done.Add(1); progress != nil {
+					progress(int(n))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
