@@ -81,3 +81,31 @@ func BenchmarkPlain(b *testing.B) {
 		}
 	}
 }
+
+// TestServerAllocs guards the server's per-login allocations (27 with Go
+// 1.26, mostly inside crypto/hmac), so that a change that makes logins
+// allocation-heavy shows up here rather than in the load test.
+func TestServerAllocs(t *testing.T) {
+	st := newStore(t, "juliet", "secret")
+	ctx := context.Background()
+	cl, _ := NewClient("SCRAM-SHA-256", ClientConfig{Username: "juliet", Password: "secret"})
+	first, _, _ := cl.Step(nil)
+	srv, _ := NewServer("SCRAM-SHA-256", ServerConfig{Lookup: st.lookup})
+	srv.newNonce = func() string { return "fixed" }
+	sf, _, _ := srv.Step(ctx, first)
+	final, _, err := cl.Step(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		srv, _ := NewServer("SCRAM-SHA-256", ServerConfig{Lookup: st.lookup})
+		srv.newNonce = func() string { return "fixed" }
+		srv.Step(ctx, first)
+		if _, done, err := srv.Step(ctx, final); err != nil || !done {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 35 {
+		t.Errorf("a SCRAM-SHA-256 login allocates %.0f times on the server, want at most 35", allocs)
+	}
+}
