@@ -43,15 +43,30 @@ func exporterAvailable(state *tls.ConnectionState) bool {
 	}
 	switch state.Version {
 	case tls.VersionTLS13:
-		return true
 	case tls.VersionTLS12:
 		if strings.Contains(os.Getenv("GODEBUG"), "tlsunsafeekm=1") {
 			return false
 		}
-		_, err := state.ExportKeyingMaterial(exporterLabel, nil, exporterSize)
-		return err == nil
+	default:
+		return false
 	}
-	return false
+	_, err := exportBinding(state)
+	return err == nil
+}
+
+// exportBinding returns the tls-exporter data. A ConnectionState built by
+// hand rather than by crypto/tls has no exporter and would make
+// ExportKeyingMaterial panic; that becomes an error here.
+func exportBinding(state *tls.ConnectionState) (b []byte, err error) {
+	defer func() {
+		if recover() != nil {
+			b, err = nil, errors.New("connection state has no keying material exporter")
+		}
+	}()
+	// RFC 9266 asks for an empty context; TLS 1.3 hashes the context, so
+	// nil and empty agree, and for TLS 1.2 nil matches what OpenSSL and
+	// rustls send.
+	return state.ExportKeyingMaterial(exporterLabel, nil, exporterSize)
 }
 
 // CBTypes lists the channel-binding types the connection supports, in
@@ -88,10 +103,7 @@ func BindingData(state *tls.ConnectionState, cbType string, serverSide bool) ([]
 		if !exporterAvailable(state) {
 			return nil, fmt.Errorf("sasl: channel binding: %s needs TLS 1.3 or TLS 1.2 with extended master secret", TLSExporter)
 		}
-		// RFC 9266 asks for an empty context; TLS 1.3 hashes the
-		// context, so nil and empty agree, and for TLS 1.2 nil matches
-		// what OpenSSL and rustls send.
-		b, err := state.ExportKeyingMaterial(exporterLabel, nil, exporterSize)
+		b, err := exportBinding(state)
 		if err != nil {
 			return nil, fmt.Errorf("sasl: channel binding: export keying material: %w", err)
 		}

@@ -156,8 +156,16 @@ func TestBindingData(t *testing.T) {
 	if CBTypes(nil) != nil {
 		t.Error("CBTypes(nil) not empty")
 	}
-	if got := CBTypes(&tls.ConnectionState{Version: tls.VersionTLS11, HandshakeComplete: true}); got != nil {
-		t.Errorf("TLS 1.1 types %v", got)
+	// Hand-made states (no exporter inside) and old versions list nothing
+	// and do not panic.
+	for _, v := range []uint16{tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13} {
+		st := &tls.ConnectionState{Version: v, HandshakeComplete: true}
+		if got := CBTypes(st); got != nil {
+			t.Errorf("version %x: types %v", v, got)
+		}
+		if _, err := BindingData(st, TLSExporter, true); err == nil {
+			t.Errorf("version %x: exporter data from a hand-made state", v)
+		}
 	}
 }
 
@@ -178,5 +186,21 @@ func TestMechanisms(t *testing.T) {
 		if got := Mechanisms(tt.tls, tt.types); !slices.Equal(got, tt.want) {
 			t.Errorf("Mechanisms(%v, %v) = %v, want %v", tt.tls, tt.types, got, tt.want)
 		}
+	}
+}
+
+// TestExporterUnsafeEKM checks that TLS 1.2 is not trusted for tls-exporter
+// when GODEBUG lets Go export keying material without extended master
+// secret, since the two cases can then no longer be told apart.
+func TestExporterUnsafeEKM(t *testing.T) {
+	cert := newCert(t, "p256", 0)
+	p12 := handshake(t, cert, tls.VersionTLS12)
+	p13 := handshake(t, cert, tls.VersionTLS13)
+	t.Setenv("GODEBUG", "tlsunsafeekm=1")
+	if slices.Contains(CBTypes(&p12.client), TLSExporter) {
+		t.Error("TLS 1.2 offers tls-exporter under tlsunsafeekm=1")
+	}
+	if !slices.Contains(CBTypes(&p13.client), TLSExporter) {
+		t.Error("TLS 1.3 lost tls-exporter")
 	}
 }
