@@ -112,3 +112,34 @@ func TestBuilderAllocs(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+// FuzzEscape checks that escaped text and attribute values always decode,
+// to the input with characters XML cannot carry replaced by U+FFFD.
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{"", "a&b<c>d", "'\"", "\r\n\t", "\x00\xff", "\uFFFE😀", "]]>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want strings.Builder
+		for i := 0; i < len(s); {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 || !isXMLChar(r) {
+				want.WriteRune(0xFFFD)
+			} else {
+				want.WriteString(s[i : i+n])
+			}
+			i += n
+		}
+		var b Builder
+		b.Start("a", "v", s)
+		b.Text(s)
+		b.End()
+		e := firstElement(t, string(b.Bytes()))
+		if string(e.Attr("v")) != want.String() {
+			t.Fatalf("attribute: got %q want %q", e.Attr("v"), want.String())
+		}
+		if string(e.Text()) != want.String() {
+			t.Fatalf("text: got %q want %q", e.Text(), want.String())
+		}
+	})
+}

@@ -151,10 +151,21 @@ func (d *Decoder) Limits() Limits { return d.lim }
 
 // ReadFrom performs exactly one r.Read into the buffer's free space, first
 // compacting or growing the buffer if it is nearly full, and returns what
-// Read returned. (It has io.ReaderFrom's signature but not its read-to-EOF
-// semantics.) Call Next until ErrNeedMore between reads: a buffer that is
-// full of complete tokens cannot grow and ReadFrom returns an error.
+// Read returned. (It has io.ReaderFrom's signature, which go vet requires of
+// the name, but not its read-to-EOF semantics.) Call Next until ErrNeedMore
+// between reads: a buffer that is full of complete tokens cannot grow and
+// ReadFrom returns an error. A failed decoder returns its error without
+// reading.
+//
+// The buffer is taken before Read blocks, so a reader parked in ReadFrom
+// holds one (4 KiB unless a stanza needed more). A connection layer that
+// wants idle sessions to hold none waits for readability first (or reads
+// into a shared buffer and uses Feed), and calls Release when Next returns
+// ErrNeedMore with Buffered() == 0.
 func (d *Decoder) ReadFrom(r io.Reader) (int64, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
 	need := minFree
 	if d.growNext {
 		d.growNext = false
@@ -175,9 +186,9 @@ func (d *Decoder) ReadFrom(r io.Reader) (int64, error) {
 	return int64(n), err
 }
 
-// Feed appends a copy of p to the input.
+// Feed appends a copy of p to the input. A failed decoder ignores it.
 func (d *Decoder) Feed(p []byte) {
-	if len(p) == 0 {
+	if len(p) == 0 || d.err != nil {
 		return
 	}
 	_ = d.reserve(len(p), false) // uncapped: cannot fail
@@ -185,22 +196,29 @@ func (d *Decoder) Feed(p []byte) {
 }
 
 // reserve makes at least need bytes free after w: it takes a buffer if none
-// is held, compacts when that is enough, and grows otherwise. capped refuses
-// to grow once a whole stanza's worth of bytes is pending.
+// is held, compacts when that is enough, and grows otherwise. capped is the
+// ReadFrom mode: it never asks for more room than the rest of a maximal
+// token needs, so the buffer stays within the size class of the stanza
+// limit, and it refuses to grow once a whole token's worth is pending.
 func (d *Decoder) reserve(need int, capped bool) error {
-	if d.bufp == nil {
-		d.bufp = getBuf(max(need, minBufSize))
-		d.buf = *d.bufp
-	}
 	if d.r == d.w && d.r > 0 {
 		d.off += int64(d.r)
 		d.r, d.w = 0, 0
+	}
+	pending := d.w - d.r
+	if capped {
+		if rem := d.lim.MaxStanzaBytes - pending; rem < need {
+			need = max(rem, 1)
+		}
+	}
+	if d.bufp == nil {
+		d.bufp = getBuf(max(need, minBufSize))
+		d.buf = *d.bufp
 	}
 	free := len(d.buf) - d.w
 	if free >= need {
 		return nil
 	}
-	pending := d.w - d.r
 	if len(d.buf)-pending >= need {
 		copy(d.buf, d.buf[d.r:d.w])
 		d.off += int64(d.r)
@@ -208,12 +226,13 @@ func (d *Decoder) reserve(need int, capped bool) error {
 		return nil
 	}
 	if capped && pending >= d.lim.MaxStanzaBytes {
-		if free > 0 {
-			return nil
-		}
 		return errBufferFull
 	}
-	nb := getBuf(max(pending+need, 2*len(d.buf)))
+	size := max(pending+need, 2*len(d.buf))
+	if capped {
+		size = min(size, max(pending+need, d.lim.MaxStanzaBytes))
+	}
+	nb := getBuf(size)
 	copy(*nb, d.buf[d.r:d.w])
 	putBuf(d.bufp)
 	d.bufp, d.buf = nb, *nb

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -214,7 +216,7 @@ func TestSplitEverywhere(t *testing.T) {
 			}
 		}
 		for i := 1; i < len(b); i++ {
-			check("split at "+itoa(i), decodeChunks(Limits{}, b[:i], b[i:]))
+			check("split at "+strconv.Itoa(i), decodeChunks(Limits{}, b[:i], b[i:]))
 		}
 		chunks := make([][]byte, len(b))
 		for i := range b {
@@ -222,10 +224,6 @@ func TestSplitEverywhere(t *testing.T) {
 		}
 		check("byte by byte", decodeChunks(Limits{}, chunks...))
 	}
-}
-
-func itoa(i int) string {
-	return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i/1000%10)) + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)))
 }
 
 func TestLimits(t *testing.T) {
@@ -237,7 +235,7 @@ func TestLimits(t *testing.T) {
 		var sb strings.Builder
 		sb.WriteString("<a")
 		for i := 0; i < n; i++ {
-			sb.WriteString(" a" + itoa(i) + "='1'")
+			sb.WriteString(" a" + strconv.Itoa(i) + "='1'")
 		}
 		sb.WriteString("/>")
 		return sb.String()
@@ -503,4 +501,59 @@ func TestFeedCopies(t *testing.T) {
 	if err != nil || string(tok.Elem.Text()) != "x" {
 		t.Fatalf("%v %v", tok, err)
 	}
+}
+
+// TestBufferStaysWithinLimit reads a stanza just under the limit in small
+// pieces and checks that the buffer never outgrows the limit's size class.
+func TestBufferStaysWithinLimit(t *testing.T) {
+	const limit = 16 << 10
+	d := NewDecoder(Limits{MaxStanzaBytes: limit})
+	body := strings.Repeat("z", limit-len("<message><body></body></message>"))
+	r := &pieceReader{s: streamHdr + "<message><body>" + body + "</body></message>", n: 100}
+	var kinds []Kind
+	for len(kinds) < 2 {
+		tok, err := d.Next()
+		if errors.Is(err, ErrNeedMore) {
+			if _, err := d.ReadFrom(r); err != nil {
+				t.Fatal(err)
+			}
+			if len(d.buf) > limit {
+				t.Fatalf("buffer grew to %d for a %d-byte limit", len(d.buf), limit)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, tok.Kind)
+	}
+}
+
+// TestIdleFootprint measures what an idle decoder keeps after Release:
+// DESIGN targets well under 8 KiB per idle session in total.
+func TestIdleFootprint(t *testing.T) {
+	const n = 2000
+	decoders := make([]*Decoder, n)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range decoders {
+		d := NewDecoder(Limits{})
+		d.Feed([]byte(`<?xml version='1.0'?>` + streamHdr + `<message><body>hi</body></message>`))
+		for {
+			if _, err := d.Next(); err != nil {
+				break
+			}
+		}
+		d.Release()
+		decoders[i] = d
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("idle decoder: %d bytes", per)
+	if per > 1024 {
+		t.Fatalf("idle decoder holds %d bytes, want <= 1024", per)
+	}
+	runtime.KeepAlive(decoders)
 }
