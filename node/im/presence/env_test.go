@@ -55,7 +55,7 @@ func (nopCloser) CloseStream(string, string) {}
 
 // env is one node: a real router, roster and presence handler over a SQLite store.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	store   *sqlite.Store
 	router  *router.Router
@@ -77,7 +77,7 @@ func (r *recorder) Deliver(_ context.Context, res *router.Resource) error {
 	return nil
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "starling.db"), sqlite.Options{})
