@@ -1,0 +1,160 @@
+package version
+
+import (
+	"encoding/xml"
+	"runtime/debug"
+	"sync"
+	"testing"
+
+	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/xmpp/jid"
+	sxml "github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// sink captures what the server queues for the client.
+type sink struct {
+	mu  sync.Mutex
+	got [][]byte
+}
+
+func (s *sink) Write(p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, append([]byte(nil), p...))
+	return nil
+}
+
+func (s *sink) WriteElement(e *sxml.Element, set ...sxml.Attr) error {
+	return s.Write(e.AppendTo(nil, set...))
+}
+
+type nopCloser struct{}
+
+func (nopCloser) CloseStream(string, string) {}
+
+// parse decodes one stanza as a client sends it in a jabber:client stream.
+func parse(t *testing.T, s string) *sxml.Element {
+	t.Helper()
+	d := sxml.NewDecoder(sxml.Limits{})
+	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
+	d.Feed([]byte(s))
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := d.Next()
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return tok.Elem.Clone()
+}
+
+// reply is the part of an iq reply the tests check.
+type reply struct {
+	Type  string `xml:"type,attr"`
+	ID    string `xml:"id,attr"`
+	From  string `xml:"from,attr"`
+	To    string `xml:"to,attr"`
+	Inner []byte `xml:",innerxml"`
+	Error *struct {
+		Type string `xml:"type,attr"`
+		Cond []struct {
+			XMLName xml.Name
+		} `xml:",any"`
+	} `xml:"error"`
+}
+
+func (r reply) condition() string {
+	if r.Error == nil || len(r.Error.Cond) == 0 {
+		return ""
+	}
+	return r.Error.Cond[0].XMLName.Local
+}
+
+type query struct {
+	Name    string  `xml:"query>name"`
+	Version string  `xml:"query>version"`
+	OS      *string `xml:"query>os"`
+}
+
+func TestVersion(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       Options
+		in         string
+		typ, cond  string
+		wantV      string
+		wantOS     string
+		checkQuery bool
+	}{
+		{"server", Options{Version: "1.2.3"}, "<iq type='get' id='1' to='example.com'><query xmlns='jabber:iq:version'/></iq>", "result", "", "1.2.3", "", true},
+		{"os configured", Options{Version: "1.2.3", OS: "Linux <6>"}, "<iq type='get' id='1' to='example.com'><query xmlns='jabber:iq:version'/></iq>", "result", "", "1.2.3", "Linux <6>", true},
+		{"build version", Options{}, "<iq type='get' id='1' to='example.com'><query xmlns='jabber:iq:version'/></iq>", "result", "", BuildVersion(debug.ReadBuildInfo), "", true},
+		{"own account", Options{Version: "1"}, "<iq type='get' id='1'><query xmlns='jabber:iq:version'/></iq>", "error", "service-unavailable", "", "", false},
+		{"other account", Options{Version: "1"}, "<iq type='get' id='1' to='bob@example.com'><query xmlns='jabber:iq:version'/></iq>", "error", "service-unavailable", "", "", false},
+		{"set", Options{Version: "1"}, "<iq type='set' id='1' to='example.com'><query xmlns='jabber:iq:version'/></iq>", "error", "bad-request", "", "", false},
+		{"wrong element", Options{Version: "1"}, "<iq type='get' id='1' to='example.com'><version xmlns='jabber:iq:version'/></iq>", "error", "service-unavailable", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := router.New(router.Options{Domains: []string{"example.com"}})
+			Register(r, tt.opts)
+			s := &sink{}
+			res := router.NewResource(jid.MustParse("alice@example.com/phone"), s, nopCloser{})
+			r.Bind(t.Context(), res)
+			if err := r.Route(t.Context(), res, parse(t, tt.in)); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.got) != 1 {
+				t.Fatalf("got %d replies, want 1: %q", len(s.got), s.got)
+			}
+			var got reply
+			if err := xml.Unmarshal(s.got[0], &got); err != nil {
+				t.Fatalf("reply %q: %v", s.got[0], err)
+			}
+			if got.Type != tt.typ || got.condition() != tt.cond || got.ID != "1" {
+				t.Fatalf("reply %s: want type %q condition %q", s.got[0], tt.typ, tt.cond)
+			}
+			if !tt.checkQuery {
+				return
+			}
+			var q query
+			if err := xml.Unmarshal(s.got[0], &q); err != nil {
+				t.Fatal(err)
+			}
+			if q.Name != "Starling" || q.Version != tt.wantV {
+				t.Errorf("name %q version %q, want Starling %q", q.Name, q.Version, tt.wantV)
+			}
+			switch {
+			case tt.wantOS == "" && q.OS != nil:
+				t.Errorf("os %q announced though not configured", *q.OS)
+			case tt.wantOS != "" && (q.OS == nil || *q.OS != tt.wantOS):
+				t.Errorf("os %v, want %q", q.OS, tt.wantOS)
+			}
+		})
+	}
+}
+
+func TestBuildVersion(t *testing.T) {
+	tests := []struct {
+		name string
+		info *debug.BuildInfo
+		ok   bool
+		want string
+	}{
+		{"no info", nil, false, "devel"},
+		{"tagged", &debug.BuildInfo{Main: debug.Module{Version: "v0.3.1"}}, true, "v0.3.1"},
+		{"devel without vcs", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, true, "devel"},
+		{"revision", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}}, true, "devel-0123456789ab"},
+		{"dirty", &debug.BuildInfo{Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "abc"}, {Key: "vcs.modified", Value: "true"}}}, true, "devel-abc+dirty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := BuildVersion(func() (*debug.BuildInfo, bool) { return tt.info, tt.ok })
+			if got != tt.want {
+				t.Errorf("BuildVersion = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
