@@ -10,6 +10,9 @@
 // non-negative priority (XEP-0160 §4). Each message goes out with a XEP-0203 <delay/> stamped with
 // the time it was stored, and the messages are deleted only up to the last one the connection
 // accepted: if the session breaks halfway, the rest wait for the next login and nothing is lost.
+//
+// To try it: send a chat message to an account with no session, then log that account in and send
+// <presence/>; the message arrives with <delay xmlns="urn:xmpp:delay" from="example.com" stamp="…"/>.
 package offline
 
 import (

@@ -18,6 +18,10 @@
 // After an available presence with a non-negative priority that makes a resource available (or lifts
 // it from a negative priority), the handler calls the configured [Deliverer], which the node wires to
 // offline message delivery (XEP-0160).
+//
+// To try it: log in two accounts, send <presence type="subscribe" to="b@example.com"/> from a, answer
+// <presence type="subscribed" to="a@example.com"/> from b, and watch the roster pushes and the
+// presence that a now receives from b. The tests in this package replay every row of Appendix A.
 package presence
 
 import (
