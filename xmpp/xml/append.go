@@ -10,6 +10,21 @@ package xml
 // namespace. Only Name and Value of the set entries are used. With enough
 // capacity in dst it does not allocate.
 func (e *Element) AppendTo(dst []byte, set ...Attr) []byte {
+	return e.appendTo(dst, "", false, set)
+}
+
+// AppendToNS is AppendTo for a destination stream whose default namespace
+// is streamNS, which may differ from the source stream's: if e (or a
+// descendant) takes its namespace from the source stream's default (or has
+// none), and that is not streamNS, an xmlns declaration is added to e's
+// start tag. A cluster link uses it to forward a jabber:client stanza into a
+// stream with another default namespace.
+func (e *Element) AppendToNS(dst []byte, streamNS string, set ...Attr) []byte {
+	return e.appendTo(dst, streamNS, true, set)
+}
+
+// appendTo implements AppendTo and AppendToNS.
+func (e *Element) appendTo(dst []byte, streamNS string, checkStream bool, set []Attr) []byte {
 	d := e.d
 	src := d.src
 	dst = append(dst, src[e.start:e.start+1+e.qnameLen()]...)
@@ -44,8 +59,8 @@ func (e *Element) AppendTo(dst []byte, set ...Attr) []byte {
 			dst = appendAttr(dst, s.Name, s.Value)
 		}
 	}
-	if !e.SelfContained() {
-		dst = e.appendOuterDecls(dst)
+	if !e.SelfContained() || checkStream {
+		dst = e.appendOuterDecls(dst, streamNS, checkStream)
 	}
 	if e.selfClosed {
 		return append(dst, '/', '>')
@@ -92,9 +107,10 @@ func appendAttr(dst, name, value []byte) []byte {
 }
 
 // appendOuterDecls appends declarations for every prefix (and the default
-// namespace, if declared below the stream header) that e's subtree uses but
-// that is declared outside e.
-func (e *Element) appendOuterDecls(dst []byte) []byte {
+// namespace, if declared below the stream header, or if checkStream and the
+// stream's default is not streamNS) that e's subtree uses but that is
+// declared outside e.
+func (e *Element) appendOuterDecls(dst []byte, streamNS string, checkStream bool) []byte {
 	d := e.d
 	var seenArr [8][]byte
 	seen := seenArr[:0]
@@ -131,6 +147,8 @@ func (e *Element) appendOuterDecls(dst []byte) []byte {
 				need(n, d.bytes(n.prefix), n.space, false)
 			}
 		case n.bindDepth >= 1:
+			need(n, []byte{}, n.space, true)
+		case checkStream && string(d.bytes(n.space)) != streamNS:
 			need(n, []byte{}, n.space, true)
 		}
 		as := d.attrs[n.attr0 : n.attr0+n.nattr]

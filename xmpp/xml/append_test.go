@@ -198,3 +198,37 @@ func TestAppendToAllocs(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+func TestAppendToNS(t *testing.T) {
+	tests := []struct {
+		name, in, streamNS, want string
+	}{
+		{"same default", `<message to='a'><body>x</body></message>`, "jabber:client", `<message to='b'><body>x</body></message>`},
+		{"other default", `<message to='a'><body>x</body></message>`, "jabber:server", `<message to='b' xmlns='jabber:client'><body>x</body></message>`},
+		{"own declaration", `<message xmlns='jabber:client' to='a'/>`, "tigase:cluster", `<message xmlns='jabber:client' to='b'/>`},
+		{"prefixed top, inherited child", `<stream:error><x/></stream:error>`, "urn:other", `<stream:error to='b' xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'><x/></stream:error>`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := firstElement(t, tc.in)
+			got := string(e.AppendToNS(nil, tc.streamNS, Attr{Name: []byte("to"), Value: []byte("b")}))
+			if got != tc.want {
+				t.Fatalf("\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	// No default namespace at all in the source stream.
+	d := NewDecoder(Limits{})
+	d.Feed([]byte(`<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a><b/></a>`))
+	d.Next()
+	tok, err := d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(tok.Elem.AppendToNS(nil, "jabber:client")); got != `<a xmlns=''><b/></a>` {
+		t.Fatalf("no-namespace element: %s", got)
+	}
+	if got := string(tok.Elem.AppendToNS(nil, "")); got != `<a><b/></a>` {
+		t.Fatalf("no-namespace element into no-namespace stream: %s", got)
+	}
+}

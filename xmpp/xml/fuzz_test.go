@@ -88,6 +88,13 @@ func ourElements(in []byte, chunk int) (elems, appended []string, ended bool, er
 
 // decodeForFuzz is ourElements; with noTo the renderings omit the top 'to'.
 func decodeForFuzz(in []byte, chunk int, noTo bool) (elems, appended []string, ended bool, err error) {
+	elems, appended, _, ended, err = decodeForFuzzNS(in, chunk, noTo)
+	return elems, appended, ended, err
+}
+
+// decodeForFuzzNS is decodeForFuzz that also returns each element's
+// AppendToNS output for a stream whose default namespace is urn:other.
+func decodeForFuzzNS(in []byte, chunk int, noTo bool) (elems, appended, nsOut []string, ended bool, err error) {
 	d := NewDecoder(Limits{})
 	for len(in) > 0 || chunk == 0 {
 		n := min(chunk, len(in))
@@ -103,12 +110,13 @@ func decodeForFuzz(in []byte, chunk int, noTo bool) (elems, appended []string, e
 				break
 			}
 			if err == io.EOF {
-				return elems, appended, true, nil
+				return elems, appended, nsOut, true, nil
 			}
 			if err != nil {
-				return elems, appended, false, err
+				return elems, appended, nsOut, false, err
 			}
 			if tok.Kind == ElementKind {
+				nsOut = append(nsOut, string(tok.Elem.AppendToNS(nil, "urn:other")))
 				if noTo {
 					elems = append(elems, stripTo(tok.Elem))
 				} else {
@@ -119,7 +127,7 @@ func decodeForFuzz(in []byte, chunk int, noTo bool) (elems, appended []string, e
 		}
 	}
 	_, err = d.Next()
-	return elems, appended, err == io.EOF, nil
+	return elems, appended, nsOut, err == io.EOF, nil
 }
 
 var knownConditions = map[string]bool{
@@ -175,6 +183,15 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 		// AppendTo output decodes to the same element, with to='x'.
+		// AppendToNS output means the same in a stream with another default namespace.
+		_, _, nsOut, _, _ := decodeForFuzzNS(in, 0, false)
+		otherHdr := `<stream:stream xmlns='urn:other' xmlns:stream='http://etherx.jabber.org/streams'>`
+		for i, a := range nsOut {
+			re, _, _, err := ourElements([]byte(otherHdr+a+trailer), 0)
+			if err != nil || len(re) != 1 || re[0] != elems[i] {
+				t.Fatalf("AppendToNS output %q decodes to %v (%v), want %s", a, re, err, elems[i])
+			}
+		}
 		noTo, _, _, _ := decodeForFuzz(in, 0, true)
 		for i, a := range appended {
 			re, _, _, err := decodeForFuzz([]byte(streamHdr+a+trailer), 0, true)
