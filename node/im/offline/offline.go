@@ -10,6 +10,10 @@
 // non-negative priority (XEP-0160 §4). Each message goes out with a XEP-0203 <delay/> stamped with
 // the time it was stored, and the messages are deleted only up to the last one the connection
 // accepted: if the session breaks halfway, the rest wait for the next login and nothing is lost.
+// One call delivers at most Options.BatchBytes (512 KiB by default, at least one message), so that a
+// large backlog does not overflow the connection's output cap and get the session closed as a slow
+// consumer with messages queued but never written; it reports that more is waiting, and the presence
+// handler calls again at the resource's next available presence.
 //
 // To try it: send a chat message to an account with no session, then log that account in and send
 // <presence/>; the message arrives with <delay xmlns="urn:xmpp:delay" from="example.com" stamp="…"/>.
@@ -41,18 +45,26 @@ type Store interface {
 	DeleteOffline(ctx context.Context, owner string, upToID int64) error
 }
 
+// DefaultBatchBytes is the most stanza bytes one Deliver call queues when Options.BatchBytes is 0.
+// It is half the connection core's default output cap (1 MiB).
+const DefaultBatchBytes = 512 << 10
+
 // Options configure Offline.
 type Options struct {
 	Store Store
 	// Limit is the most messages kept per user: 0 means DefaultLimit, a negative value no limit.
-	Limit  int
-	Logger *slog.Logger
+	Limit int
+	// BatchBytes bounds the bytes one Deliver call queues (0 means DefaultBatchBytes); the first
+	// message goes out whatever its size.
+	BatchBytes int
+	Logger     *slog.Logger
 }
 
 // Offline stores and delivers offline messages.
 type Offline struct {
 	store Store
 	limit int
+	batch int
 	log   *slog.Logger
 }
 
@@ -72,7 +84,11 @@ func New(opts Options) (*Offline, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Offline{store: opts.Store, limit: limit, log: log}, nil
+	batch := opts.BatchBytes
+	if batch <= 0 {
+		batch = DefaultBatchBytes
+	}
+	return &Offline{store: opts.Store, limit: limit, batch: batch, log: log}, nil
 }
 
 var _ router.Offline = (*Offline)(nil)
@@ -91,48 +107,55 @@ func (o *Offline) StoreOffline(ctx context.Context, owner string, stanza []byte)
 	return nil
 }
 
-// Deliver sends res the messages kept for its account, oldest first, each with a <delay/>, and then
-// deletes those that were queued. It returns how the delivery ended; messages not queued stay stored.
-func (o *Offline) Deliver(ctx context.Context, res *router.Resource) error {
+// Deliver sends res the messages kept for its account, oldest first, each with a <delay/>, up to
+// the batch budget, and then deletes those that were queued. more reports that messages are still
+// waiting because the budget was reached; messages not queued stay stored.
+func (o *Offline) Deliver(ctx context.Context, res *router.Resource) (more bool, err error) {
 	owner := res.Bare()
 	msgs, err := o.store.OfflineMessages(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("deliver offline messages to %s: %w", owner, err)
+		return false, fmt.Errorf("deliver offline messages to %s: %w", owner, err)
 	}
 	if len(msgs) == 0 {
-		return nil
+		return false, nil
 	}
 	domain := owner[strings.IndexByte(owner, '@')+1:]
 	var (
 		last    int64 = -1
 		sendErr error
 		buf     []byte
+		sent    int
 	)
-	for _, m := range msgs {
+	for i, m := range msgs {
+		if sent > 0 && sent+len(m.Stanza) > o.batch {
+			more = true
+			break
+		}
 		buf, err = AppendDelayed(buf[:0], m.Stanza, domain, m.Stored)
 		if err != nil {
 			// A stored stanza that is not an element cannot be delivered now or ever; dropping it keeps
 			// it from blocking the ones behind it.
-			o.log.Error("offline message dropped: not a stanza", "owner", owner, "id", m.ID, "err", err)
+			o.log.Error("offline message dropped: not a stanza", "owner", owner, "id", m.ID, "index", i, "err", err)
 			last = m.ID
 			continue
 		}
 		if sendErr = res.SendRaw(buf); sendErr != nil {
 			break
 		}
+		sent += len(buf)
 		last = m.ID
 	}
 	if last >= 0 {
 		if err := o.store.DeleteOffline(ctx, owner, last); err != nil {
 			// The messages were delivered but stay stored: the client gets them again next time, the
 			// lesser evil than losing them.
-			return fmt.Errorf("delete delivered offline messages of %s: %w", owner, err)
+			return false, fmt.Errorf("delete delivered offline messages of %s: %w", owner, err)
 		}
 	}
 	if sendErr != nil {
-		return fmt.Errorf("deliver offline messages to %s: %w", owner, sendErr)
+		return false, fmt.Errorf("deliver offline messages to %s: %w", owner, sendErr)
 	}
-	return nil
+	return more, nil
 }
 
 // parseRoot checks that stanza is one element and returns the end of its start tag's name and where

@@ -2,18 +2,23 @@ package offline
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/starling-xmpp/starling/node/im/presence"
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
+
+// Offline is what the node wires as the presence handler's Deliverer.
+var _ presence.Deliverer = (*Offline)(nil)
 
 var stamp = time.Date(2026, 11, 27, 9, 30, 1, 250e6, time.FixedZone("CET", 3600))
 
@@ -186,7 +191,7 @@ func TestStoreDeliverLimit(t *testing.T) {
 	// The session breaks after one message: the rest stays stored.
 	s := &flakySink{ok: 1}
 	res := router.NewResource(jid.MustParse("bob@example.com/phone"), s, nopCloser{})
-	if err := o.Deliver(ctx, res); err == nil {
+	if _, err := o.Deliver(ctx, res); err == nil {
 		t.Error("a broken delivery reported success")
 	}
 	if len(s.got) != 1 || !strings.Contains(s.got[0], "<body>one</body><delay xmlns='urn:xmpp:delay' from='example.com' stamp='") {
@@ -202,8 +207,8 @@ func TestStoreDeliverLimit(t *testing.T) {
 	}
 	s = &flakySink{ok: 100}
 	res = router.NewResource(jid.MustParse("bob@example.com/laptop"), s, nopCloser{})
-	if err := o.Deliver(ctx, res); err != nil {
-		t.Fatal(err)
+	if more, err := o.Deliver(ctx, res); err != nil || more {
+		t.Fatal(more, err)
 	}
 	var bodies []string
 	for _, m := range s.got {
@@ -227,7 +232,7 @@ func TestStoreDeliverLimit(t *testing.T) {
 		t.Errorf("%d messages left after delivery", n)
 	}
 	// Nothing left: nothing sent.
-	if err := o.Deliver(ctx, res); err != nil || len(s.got) != 3 {
+	if more, err := o.Deliver(ctx, res); err != nil || more || len(s.got) != 3 {
 		t.Errorf("empty delivery: %v, %d sent", err, len(s.got))
 	}
 }
@@ -244,7 +249,7 @@ func TestCorruptStoredMessage(t *testing.T) {
 	}
 	o, _ := New(Options{Store: st})
 	s := &flakySink{ok: 10}
-	if err := o.Deliver(ctx, router.NewResource(jid.MustParse("bob@example.com/r"), s, nopCloser{})); err != nil {
+	if _, err := o.Deliver(ctx, router.NewResource(jid.MustParse("bob@example.com/r"), s, nopCloser{})); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.got) != 1 || !strings.Contains(s.got[0], "after") {
@@ -252,6 +257,39 @@ func TestCorruptStoredMessage(t *testing.T) {
 	}
 	if n, _ := st.CountOffline(ctx, "bob@example.com"); n != 0 {
 		t.Errorf("%d left", n)
+	}
+}
+
+// TestBatchBudget checks that one call queues at most BatchBytes (but always one message) and
+// reports the rest as waiting.
+func TestBatchBudget(t *testing.T) {
+	st := newStore(t, "bob@example.com")
+	ctx := t.Context()
+	one := len(msg("0")) + len(delay)
+	o, _ := New(Options{Store: st, BatchBytes: 2*one + 10})
+	for i := range 5 {
+		if err := o.StoreOffline(ctx, "bob@example.com", msg(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &flakySink{ok: 100}
+	res := router.NewResource(jid.MustParse("bob@example.com/r"), s, nopCloser{})
+	for _, want := range []struct {
+		sent int
+		more bool
+	}{{2, true}, {4, true}, {5, false}} {
+		more, err := o.Deliver(ctx, res)
+		if err != nil || more != want.more || len(s.got) != want.sent {
+			t.Fatalf("Deliver: more=%v err=%v sent=%d, want more=%v sent=%d", more, err, len(s.got), want.more, want.sent)
+		}
+	}
+	// A message larger than the budget still goes out, alone.
+	o, _ = New(Options{Store: st, BatchBytes: 1})
+	for range 2 {
+		o.StoreOffline(ctx, "bob@example.com", msg("big"))
+	}
+	if more, err := o.Deliver(ctx, res); err != nil || !more || len(s.got) != 6 {
+		t.Errorf("over-budget message: more=%v err=%v sent=%d", more, err, len(s.got))
 	}
 }
 

@@ -104,6 +104,16 @@ func TestOfflineHookPriority(t *testing.T) {
 	if !slices.Equal(e.offline.calls, []string{"alice@example.com/neg"}) {
 		t.Errorf("offline hook calls %q, want one", e.offline.calls)
 	}
+
+	// A delivery cut short by its budget goes on at the next available presence, until done.
+	e.offline.calls, e.offline.more = nil, 2
+	bob := e.bind("alice@example.com/bob")
+	for range 4 {
+		bob.send("<presence/>")
+	}
+	if want := []string{"alice@example.com/bob", "alice@example.com/bob", "alice@example.com/bob"}; !slices.Equal(e.offline.calls, want) {
+		t.Errorf("offline hook calls %q, want %q", e.offline.calls, want)
+	}
 }
 
 // TestDirectedPresence checks §4.6: directed presence is delivered and remembered, so that

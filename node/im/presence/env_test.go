@@ -64,17 +64,23 @@ type env struct {
 	offline *recorder
 }
 
-// recorder is a Deliverer that remembers whom it was called for.
+// recorder is a Deliverer that remembers whom it was called for; while more is above zero it
+// reports more waiting and counts down.
 type recorder struct {
 	mu    sync.Mutex
 	calls []string
+	more  int
 }
 
-func (r *recorder) Deliver(_ context.Context, res *router.Resource) error {
+func (r *recorder) Deliver(_ context.Context, res *router.Resource) (bool, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.calls = append(r.calls, string(res.Full()))
-	r.mu.Unlock()
-	return nil
+	if r.more > 0 {
+		r.more--
+		return true, nil
+	}
+	return false, nil
 }
 
 func newEnv(t testing.TB) *env {

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"github.com/starling-xmpp/starling/node/im/roster"
 	"github.com/starling-xmpp/starling/node/router"
@@ -55,9 +56,11 @@ type Rosters interface {
 }
 
 // Deliverer is called when a resource becomes available with a non-negative priority, to hand it
-// what was kept for the account while it was away (offline messages, XEP-0160).
+// what was kept for the account while it was away (offline messages, XEP-0160). more reports that it
+// stopped at a budget with more waiting: it is then called again at the resource's next available
+// presence.
 type Deliverer interface {
-	Deliver(ctx context.Context, res *router.Resource) error
+	Deliver(ctx context.Context, res *router.Resource) (more bool, err error)
 }
 
 // Options configure a Handler.
@@ -75,6 +78,10 @@ type Handler struct {
 	roster  Rosters
 	offline Deliverer
 	log     *slog.Logger
+
+	// morePending holds the resources (*router.Resource) whose last offline delivery stopped with
+	// more waiting.
+	morePending sync.Map
 }
 
 // New returns a Handler.
@@ -206,10 +213,24 @@ func (h *Handler) broadcast(ctx context.Context, from *router.Resource, e *xml.E
 		}
 		h.redeliverRequests(from, items)
 	}
-	if h.offline != nil && prio >= 0 && (initial || oldPrio < 0) {
-		if err := h.offline.Deliver(ctx, from); err != nil {
-			h.log.Warn("offline delivery failed", "to", string(from.Full()), "err", err)
+	if h.offline != nil && prio >= 0 {
+		_, more := h.morePending.Load(from)
+		if initial || oldPrio < 0 || more {
+			h.deliverOffline(ctx, from)
 		}
+	}
+}
+
+// deliverOffline calls the Deliverer and remembers whether it left messages waiting.
+func (h *Handler) deliverOffline(ctx context.Context, res *router.Resource) {
+	more, err := h.offline.Deliver(ctx, res)
+	if err != nil {
+		h.log.Warn("offline delivery failed", "to", string(res.Full()), "err", err)
+	}
+	if more {
+		h.morePending.Store(res, struct{}{})
+	} else {
+		h.morePending.Delete(res)
 	}
 }
 
@@ -347,6 +368,7 @@ func withTo(raw []byte, to string) []byte {
 // ResourceGone implements router.PresenceHandler: a session ended, maybe without unavailable
 // presence (§4.5.2 asks the server to send it on the resource's behalf).
 func (h *Handler) ResourceGone(ctx context.Context, res *router.Resource) {
+	h.morePending.Delete(res)
 	wasAvailable := res.Available()
 	res.SetPresence(false, 0, nil)
 	var items []storage.RosterItem
