@@ -236,5 +236,19 @@ func CheckRosterItem(it RosterItem) error {
 	default:
 		return fmt.Errorf("%w: roster item %q has subscription %q (want none, to, from or both)", ErrInvalid, it.Contact, it.Subscription)
 	}
+	for _, g := range it.Groups {
+		// RFC 6121 §2.3.3 forbids empty group names; control characters
+		// other than tab and newlines cannot travel in XML 1.0, which
+		// lets backends use one as a separator.
+		if g == "" || strings.ContainsFunc(g, isXMLForbidden) {
+			return fmt.Errorf("%w: roster item %q has group %q: empty or with a control character", ErrInvalid, it.Contact, g)
+		}
+	}
 	return nil
+}
+
+// isXMLForbidden reports whether r is a C0 control character that XML 1.0
+// cannot carry.
+func isXMLForbidden(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r'
 }

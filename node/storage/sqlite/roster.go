@@ -3,9 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/starling-xmpp/starling/node/storage"
 )
@@ -13,38 +13,59 @@ import (
 // rowScanner is the Scan of *sql.Row and *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 
-// scanItem reads the columns contact … pre_approved; the contact is a
-// NullString because the roster fetch LEFT JOINs an owner with no items.
-func scanItem(sc rowScanner, lead ...any) (storage.RosterItem, bool, error) {
-	var (
-		it                         storage.RosterItem
-		contact, name, groups, sub sql.NullString
-		pendingOut, pendingIn, pre sql.NullBool
-	)
-	dest := append(lead, &contact, &name, &groups, &sub, &pendingOut, &pendingIn, &it.PendingInStanza, &pre)
+// groupSep joins group names in the groups column; storage.CheckRosterItem
+// keeps it out of names.
+const groupSep = "\x1f"
+
+// itemColumns are read by scanItem, in order.
+const itemColumns = `contact, name, groups, subscription, pending_out, pending_in, pending_in_stanza, pre_approved`
+
+// scanItem reads itemColumns after the lead columns.
+func scanItem(sc rowScanner, lead ...any) (storage.RosterItem, error) {
+	var it storage.RosterItem
+	var groups string
+	dest := append(lead, &it.Contact, &it.Name, &groups, &it.Subscription, &it.PendingOut, &it.PendingIn, &it.PendingInStanza, &it.PreApproved)
 	if err := sc.Scan(dest...); err != nil {
-		return it, false, err
+		return it, err
 	}
-	if !contact.Valid {
-		return it, false, nil
-	}
-	it.Contact, it.Name, it.Subscription = contact.String, name.String, sub.String
-	it.PendingOut, it.PendingIn, it.PreApproved = pendingOut.Bool, pendingIn.Bool, pre.Bool
-	if groups.String != "" && groups.String != "[]" {
-		if err := json.Unmarshal([]byte(groups.String), &it.Groups); err != nil {
-			return it, false, fmt.Errorf("decode groups of %q: %w", it.Contact, err)
-		}
+	if groups != "" {
+		it.Groups = strings.Split(groups, groupSep)
 	}
 	if len(it.PendingInStanza) == 0 {
 		it.PendingInStanza = nil
 	}
-	return it, true, nil
+	return it, nil
 }
 
-// Roster implements storage.Rosters with one statement, so that the items
-// and the version come from the same snapshot.
+// Roster implements storage.Rosters. The version rides on every item row
+// (an uncorrelated subquery, evaluated once), so items and version come
+// from one snapshot without a transaction. Only an empty roster needs a
+// second look, inside a read transaction for the same reason.
 func (s *Store) Roster(ctx context.Context, owner string) ([]storage.RosterItem, int64, error) {
-	rows, err := s.stRoster.QueryContext(ctx, owner)
+	items, ver, err := readRoster(ctx, s.stRoster, owner)
+	if err != nil || len(items) > 0 {
+		return items, ver, err
+	}
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read roster of %q: begin: %w", owner, err)
+	}
+	defer tx.Rollback()
+	if items, ver, err = readRoster(ctx, tx.StmtContext(ctx, s.stRoster), owner); err != nil || len(items) > 0 {
+		return items, ver, err
+	}
+	err = tx.StmtContext(ctx, s.stRosterVer).QueryRowContext(ctx, owner).Scan(&ver)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read roster version of %q: %w", owner, err)
+	}
+	return nil, ver, nil
+}
+
+func readRoster(ctx context.Context, st *sql.Stmt, owner string) ([]storage.RosterItem, int64, error) {
+	rows, err := st.QueryContext(ctx, owner)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read roster of %q: %w", owner, err)
 	}
@@ -54,13 +75,11 @@ func (s *Store) Roster(ctx context.Context, owner string) ([]storage.RosterItem,
 		ver   int64
 	)
 	for rows.Next() {
-		it, ok, err := scanItem(rows, &ver)
+		it, err := scanItem(rows, &ver)
 		if err != nil {
 			return nil, 0, fmt.Errorf("read roster of %q: %w", owner, err)
 		}
-		if ok {
-			items = append(items, it)
-		}
+		items = append(items, it)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("read roster of %q: %w", owner, err)
@@ -70,7 +89,7 @@ func (s *Store) Roster(ctx context.Context, owner string) ([]storage.RosterItem,
 
 // RosterItem implements storage.Rosters.
 func (s *Store) RosterItem(ctx context.Context, owner, contact string) (storage.RosterItem, error) {
-	it, _, err := scanItem(s.stRosterItem.QueryRowContext(ctx, owner, contact))
+	it, err := scanItem(s.stRosterItem.QueryRowContext(ctx, owner, contact))
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.RosterItem{}, fmt.Errorf("roster item %q of %q: %w", contact, owner, storage.ErrNotFound)
 	}
@@ -99,13 +118,7 @@ func (s *Store) PutRosterItem(ctx context.Context, owner string, it storage.Rost
 	if err := storage.CheckRosterItem(it); err != nil {
 		return 0, fmt.Errorf("put roster item of %q: %w", owner, err)
 	}
-	groups := []byte("[]")
-	if len(it.Groups) > 0 {
-		var err error
-		if groups, err = json.Marshal(it.Groups); err != nil {
-			return 0, fmt.Errorf("put roster item %q of %q: encode groups: %w", it.Contact, owner, err)
-		}
-	}
+	groups := strings.Join(it.Groups, groupSep)
 	var ver int64
 	err := s.tx(ctx, "put roster item "+it.Contact+" of "+owner, func(tx *sql.Tx) error {
 		var err error
@@ -117,7 +130,7 @@ func (s *Store) PutRosterItem(ctx context.Context, owner string, it storage.Rost
 			ON CONFLICT (owner, contact) DO UPDATE SET name = excluded.name, groups = excluded.groups,
 				subscription = excluded.subscription, pending_out = excluded.pending_out, pending_in = excluded.pending_in,
 				pending_in_stanza = excluded.pending_in_stanza, pre_approved = excluded.pre_approved`,
-			owner, it.Contact, it.Name, string(groups), it.Subscription, it.PendingOut, it.PendingIn, nilIfEmpty(it.PendingInStanza), it.PreApproved)
+			owner, it.Contact, it.Name, groups, it.Subscription, it.PendingOut, it.PendingIn, nilIfEmpty(it.PendingInStanza), it.PreApproved)
 		return err
 	})
 	if err != nil {

@@ -216,13 +216,12 @@ func (s *Store) prepare(ctx context.Context) error {
 		sql string
 	}{
 		{&s.stCredential, `SELECT salt, iterations, stored_key, server_key FROM credentials WHERE jid = ? AND hash = ?`},
-		{&s.stRoster, `SELECT u.roster_version, r.contact, r.name, r.groups, r.subscription, r.pending_out, r.pending_in, r.pending_in_stanza, r.pre_approved
-			FROM users u LEFT JOIN roster_items r ON r.owner = u.jid WHERE u.jid = ? ORDER BY r.contact`},
+		{&s.stRoster, `SELECT (SELECT roster_version FROM users WHERE jid = ?1), ` + itemColumns + `
+			FROM roster_items WHERE owner = ?1 ORDER BY contact`},
 		{&s.stRosterVer, `SELECT roster_version FROM users WHERE jid = ?`},
 		{&s.stCountOff, `SELECT count(*) FROM offline_messages WHERE owner = ?`},
 		{&s.stUserExists, `SELECT EXISTS (SELECT 1 FROM users WHERE jid = ?)`},
-		{&s.stRosterItem, `SELECT contact, name, groups, subscription, pending_out, pending_in, pending_in_stanza, pre_approved
-			FROM roster_items WHERE owner = ? AND contact = ?`},
+		{&s.stRosterItem, `SELECT ` + itemColumns + ` FROM roster_items WHERE owner = ? AND contact = ?`},
 		{&s.stOfflineMsgs, `SELECT id, stanza, stored FROM offline_messages WHERE owner = ? ORDER BY id`},
 	}
 	for _, st := range stmts {

@@ -141,6 +141,14 @@ func testInvalid(t *testing.T, s storage.Store) {
 			_, err := s.PutRosterItem(ctx(t), "a@example.org", storage.RosterItem{Contact: "b@example.org", Subscription: "all"})
 			return err
 		}},
+		{"empty group name", func() error {
+			_, err := s.PutRosterItem(ctx(t), "a@example.org", storage.RosterItem{Contact: "b@example.org", Subscription: storage.SubNone, Groups: []string{"ok", ""}})
+			return err
+		}},
+		{"control character in group", func() error {
+			_, err := s.PutRosterItem(ctx(t), "a@example.org", storage.RosterItem{Contact: "b@example.org", Subscription: storage.SubNone, Groups: []string{"a\x1fb"}})
+			return err
+		}},
 		{"empty offline stanza", func() error { return s.StoreOffline(ctx(t), "a@example.org", nil, 0) }},
 		{"cluster node without hostname", func() error { return s.UpsertClusterNode(ctx(t), storage.ClusterNode{Password: "x", Port: 5277}) }},
 	}
@@ -242,7 +250,7 @@ func testRoster(t *testing.T, s storage.Store) {
 	}{
 		{"add romeo", storage.RosterItem{Contact: "romeo@montague.lit", Name: "Romeo", Groups: []string{"Friends", "Lovers"}, Subscription: storage.SubNone, PendingOut: true}},
 		{"add nurse pending in", storage.RosterItem{Contact: "nurse@capulet.lit", Subscription: storage.SubNone, PendingIn: true, PendingInStanza: sub}},
-		{"add benvolio pre-approved, unicode group", storage.RosterItem{Contact: "benvolio@montague.lit", Groups: []string{"Montagues ♥", "a,b\"c"}, Subscription: storage.SubFrom, PreApproved: true}},
+		{"add benvolio pre-approved, unicode group", storage.RosterItem{Contact: "benvolio@montague.lit", Groups: []string{"Montagues ♥", "a,b\"c", "tab\there", " spaced "}, Subscription: storage.SubFrom, PreApproved: true}},
 		{"romeo answers", storage.RosterItem{Contact: "romeo@montague.lit", Name: "Romeo M.", Groups: []string{"Lovers"}, Subscription: storage.SubBoth}},
 		{"nurse approved", storage.RosterItem{Contact: "nurse@capulet.lit", Name: "Nurse", Subscription: storage.SubFrom}},
 	}

@@ -22,13 +22,15 @@ CREATE TABLE credentials (
 	PRIMARY KEY (jid, hash)
 ) WITHOUT ROWID;
 
--- Roster items (RFC 6121 §2.1). groups is a JSON array of strings: the
--- roster is always read whole, so one row per item beats a join.
+-- Roster items (RFC 6121 §2.1). groups holds the group names joined by
+-- U+001F (a control character XML cannot carry, so no name contains it):
+-- the roster is read whole at every login, and splitting one string is far
+-- cheaper than a join or decoding JSON.
 CREATE TABLE roster_items (
 	owner             TEXT    NOT NULL REFERENCES users (jid) ON DELETE CASCADE,
 	contact           TEXT    NOT NULL,
 	name              TEXT    NOT NULL DEFAULT '',
-	groups            TEXT    NOT NULL DEFAULT '[]',
+	groups            TEXT    NOT NULL DEFAULT '',
 	subscription      TEXT    NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
 	pending_out       INTEGER NOT NULL DEFAULT 0,
 	pending_in        INTEGER NOT NULL DEFAULT 0,

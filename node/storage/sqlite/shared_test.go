@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/starling-xmpp/starling/node/storage"
+)
+
+// TestMain fails the package if a Store leaves goroutines behind after
+// Close (database/sql runs connection openers in the background).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestSharedFileWriters opens several Stores on one file, as several nodes
+// on one host do, and writes from all of them at once. Each Store's single
+// write connection only serialises its own writers; between Stores, SQLite's
+// file lock decides, and a writer that finds it taken must wait (IMMEDIATE
+// transactions and the busy timeout) rather than fail with SQLITE_BUSY.
+func TestSharedFileWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	const (
+		stores  = 4
+		workers = 4 // per store
+		perWork = 15
+	)
+	var ss []*Store
+	for range stores {
+		s, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		ss = append(ss, s)
+	}
+	const owner = "juliet@capulet.lit"
+	if err := ss[0].CreateUser(t.Context(), owner, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, stores*workers*perWork)
+	for si, s := range ss {
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range perWork {
+					c := fmt.Sprintf("c%d-%d-%d@example.net", si, w, i)
+					if _, err := s.PutRosterItem(t.Context(), owner, storage.RosterItem{Contact: c, Subscription: storage.SubNone}); err != nil {
+						errs <- err
+					}
+					if err := s.StoreOffline(t.Context(), owner, []byte("<message/>"), 0); err != nil {
+						errs <- err
+					}
+					// A read in the middle, through the read pool.
+					if _, err := s.RosterVersion(t.Context(), owner); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	const n = stores * workers * perWork
+	items, ver, err := ss[1].Roster(t.Context(), owner)
+	if err != nil || len(items) != n || ver != n {
+		t.Fatalf("Roster = %d items, version %d, %v; want %d and %d", len(items), ver, err, n, n)
+	}
+	if c, err := ss[2].CountOffline(t.Context(), owner); err != nil || c != n {
+		t.Fatalf("CountOffline = %d, %v; want %d", c, err, n)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, path string }{
+		{"empty", ""},
+		{"memory", ":memory:"},
+		{"uri", "file:x.db"},
+		{"query", filepath.Join(dir, "x.db?mode=ro")},
+		{"directory", dir},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(t.Context(), tt.path, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q) succeeded", tt.path)
+			}
+		})
+	}
+	// Not a database at all.
+	junk := filepath.Join(dir, "junk.db")
+	writeFile(t, junk, "this is not an SQLite database, just text long enough to have a header")
+	if s, err := Open(t.Context(), junk, Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open of a text file succeeded")
+	} else if errors.Is(err, storage.ErrSchemaTooNew) {
+		t.Fatalf("Open of a text file: %v", err)
+	}
+}
