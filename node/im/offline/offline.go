@@ -20,6 +20,7 @@
 package offline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func parseRoot(stanza []byte) (nameEnd, closeAt int, err error) {
 		i++
 	}
 	name := s[1:i]
-	if len(name) == 0 || strings.ContainsAny(string(name), "<'\"=&") {
+	if len(name) == 0 || bytes.ContainsAny(name, "<'\"=&") {
 		return 0, 0, errors.New("no element name")
 	}
 	// The start tag ends at the first '>' outside quotes.
@@ -207,15 +208,14 @@ func parseRoot(stanza []byte) (nameEnd, closeAt int, err error) {
 		}
 		return i, end - 1, nil
 	}
-	closing := "</" + string(name)
-	k := len(s) - 1 // at '>'
-	k--
+	// The end tag is "</name" with optional white space before the final '>'.
+	k := len(s) - 2
 	for k > end && isSpace(s[k]) {
 		k--
 	}
-	start := k + 1 - len(closing)
-	if start <= end || string(s[start:k+1]) != closing {
-		return 0, 0, fmt.Errorf("does not end with %s>", closing)
+	start := k + 1 - len(name) - 2
+	if start <= end || s[start] != '<' || s[start+1] != '/' || !bytes.Equal(s[start+2:k+1], name) {
+		return 0, 0, fmt.Errorf("does not end with </%s>", name)
 	}
 	return i, start, nil
 }
