@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // validCases are streams the decoder must accept; want lists the canonical tokens.
@@ -263,6 +264,8 @@ func TestLimits(t *testing.T) {
 		{"name over limit", Limits{MaxNameBytes: 14}, "<a:bbbbbbbbbbbbb xmlns:a='u'/>", CondPolicyViolation},
 		{"attr name over limit", Limits{MaxNameBytes: 14}, "<a bbbbbbbbbbbbbbb='1'/>", CondPolicyViolation},
 		{"header name over limit", Limits{MaxNameBytes: 12}, "", CondPolicyViolation},
+		{"declarations in scope at limit", Limits{MaxNSDecls: 4}, `<a xmlns:a='1' xmlns:b='2'><b xmlns:c='3' xmlns='4'/><c xmlns:c='3' xmlns:d='4'/></a>`, ""},
+		{"declarations in scope over limit", Limits{MaxNSDecls: 4}, `<a xmlns:a='1' xmlns:b='2'><b xmlns:c='3'><c xmlns:d='4' xmlns:e='5'/></b></a>`, CondPolicyViolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -556,4 +559,66 @@ func TestIdleFootprint(t *testing.T) {
 		t.Fatalf("idle decoder holds %d bytes, want <= 1024", per)
 	}
 	runtime.KeepAlive(decoders)
+}
+
+// TestAdversarialCost decodes maximal stanzas shaped to hit the parser's
+// per-item costs (namespace lookups, duplicate checks, text runs, tiny
+// elements) byte by byte and in one piece, and bounds the time: a quadratic
+// path would take minutes, not milliseconds.
+func TestAdversarialCost(t *testing.T) {
+	const size = 256 << 10
+	fill := func(head, unit, tail string) string {
+		var sb strings.Builder
+		sb.WriteString(head)
+		for sb.Len()+len(unit)+len(tail) <= size {
+			sb.WriteString(unit)
+		}
+		sb.WriteString(tail)
+		return sb.String()
+	}
+	var decls strings.Builder
+	for i := 0; i < 31; i++ {
+		decls.WriteString("<e")
+		for j := 0; j < 4; j++ {
+			decls.WriteString(" xmlns:p" + strconv.Itoa(i*4+j) + "='u" + strconv.Itoa(i*4+j) + "'")
+		}
+		decls.WriteString(">")
+	}
+	attrs := " p0:a='' p0:b='' p0:c='' p0:d='' p0:e='' p0:f='' p0:g='' p0:h='' p0:i='' p0:j='' p0:k='' p0:l='' p0:m='' p0:n='' p0:o='' p0:p=''"
+	cases := map[string]string{
+		"deep declarations, outer prefixes": fill("<a>"+decls.String(), "<p0:x"+attrs+"/>", strings.Repeat("</e>", 31)+"</a>"),
+		"tiny elements":                     fill("<a>", "<b/>", "</a>"),
+		"text between children":             fill("<a>", "x<b/>&amp;", "</a>"),
+		"many attributes":                   fill("<a xmlns:p0='u'>", "<b"+strings.Repeat(" a"+"='1'", 1)+attrs+"/>", "</a>"),
+		"entities":                          fill("<a>", "&#x1F600;&lt;", "</a>"),
+	}
+	for name, s := range cases {
+		t.Run(name, func(t *testing.T) {
+			in := []byte(streamHdr + s)
+			start := time.Now()
+			d := NewDecoder(Limits{})
+			d.Feed(in)
+			d.Next()
+			tok, err := d.Next()
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			out := tok.Elem.AppendTo(nil, Attr{Name: []byte("to"), Value: []byte("x")})
+			_ = tok.Elem.Clone()
+			whole := time.Since(start)
+			start = time.Now()
+			d = NewDecoder(Limits{})
+			for i := 0; i < len(in); i += 7 {
+				d.Feed(in[i:min(i+7, len(in))])
+				if _, err := d.Next(); err != nil && !errors.Is(err, ErrNeedMore) {
+					t.Fatal(err)
+				}
+			}
+			split := time.Since(start)
+			t.Logf("%d bytes: whole %v, 7-byte pieces %v, AppendTo %d bytes", len(s), whole, split, len(out))
+			if whole > 5*time.Second || split > 5*time.Second {
+				t.Fatalf("too slow: %v / %v", whole, split)
+			}
+		})
+	}
 }

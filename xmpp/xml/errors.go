@@ -58,6 +58,10 @@ type Limits struct {
 	MaxDepth       int // nesting depth below the stream element; a stanza is depth 1 (default 32)
 	MaxAttrs       int // attributes, xmlns declarations included, per element (default 64)
 	MaxNameBytes   int // bytes of one qualified name (default 256)
+	// MaxNSDecls bounds the namespace declarations in scope at once inside
+	// one depth-1 element (default 128). Without it, thousands of nested
+	// declarations make every prefix lookup slow: a CPU attack.
+	MaxNSDecls int
 }
 
 // DefaultLimits returns the limits used for client and server streams unless
@@ -68,6 +72,7 @@ func DefaultLimits() Limits {
 		MaxDepth:       32,
 		MaxAttrs:       64,
 		MaxNameBytes:   256,
+		MaxNSDecls:     128,
 	}
 }
 
@@ -85,6 +90,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxNameBytes <= 0 {
 		l.MaxNameBytes = def.MaxNameBytes
+	}
+	if l.MaxNSDecls <= 0 {
+		l.MaxNSDecls = def.MaxNSDecls
 	}
 	return l
 }

@@ -50,8 +50,9 @@ type work struct {
 	runs  []textRun
 	tmp   []attrRec
 
-	lim  Limits
-	base int64 // stream offset of doc.src[0]
+	lim   Limits
+	base  int64 // stream offset of doc.src[0]
+	outer int   // bindings in scope from the stream header
 }
 
 // errAt builds an error at offset i of src.
@@ -61,12 +62,14 @@ func (p *work) errAt(cond string, i int, format string, args ...any) error {
 
 // begin prepares the workspace to parse src, with the namespace bindings of hdr in scope.
 func (p *work) begin(src []byte, base int64, lim Limits, hdr *header) {
+	p.trim() // a huge previous token must not pin its arenas
 	p.doc.src = src
 	p.doc.aux = append(p.doc.aux[:0], hdr.buf...)
 	p.doc.nodes = p.doc.nodes[:0]
 	p.doc.attrs = p.doc.attrs[:0]
 	p.stack = p.stack[:0]
 	p.scope = append(p.scope[:0], hdr.binds...)
+	p.outer = len(p.scope)
 	p.runs = p.runs[:0]
 	p.lim = lim
 	p.base = base
@@ -75,7 +78,7 @@ func (p *work) begin(src []byte, base int64, lim Limits, hdr *header) {
 // lookup returns the index in scope of the innermost binding of prefix, or -1.
 func (p *work) lookup(prefix []byte) int {
 	for i := len(p.scope) - 1; i >= 0; i-- {
-		if bytes.Equal(p.doc.bytes(p.scope[i].prefix), prefix) {
+		if int(p.scope[i].prefix.n) == len(prefix) && bytes.Equal(p.doc.bytes(p.scope[i].prefix), prefix) {
 			return i
 		}
 	}
@@ -327,6 +330,9 @@ func (p *work) startTag(i int, depth int32) (int, int32, error) {
 	}
 
 	scopeMark := int32(len(p.scope))
+	if len(decls) > 0 && depth > 0 && len(p.scope)-p.outer+len(decls) > lim.MaxNSDecls {
+		return 0, 0, p.errAt(CondPolicyViolation, int(decls[0].rawStart), "more than %d namespace declarations in scope", lim.MaxNSDecls)
+	}
 	for _, dcl := range decls {
 		p.scope = append(p.scope, binding{prefix: dcl.name, uri: dcl.value, depth: depth})
 	}
