@@ -34,7 +34,7 @@ func (s *Store) ClusterNodes(ctx context.Context, freshWithin time.Duration) ([]
 		q += ` WHERE last_update >= clock_timestamp() - $1::bigint * interval '1 microsecond'`
 		args = append(args, freshWithin.Microseconds())
 	}
-	rows, err := s.pool.Query(ctx, q+` ORDER BY hostname COLLATE "C"`, args...)
+	rows, err := s.pool.Query(ctx, q+` ORDER BY hostname`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read cluster nodes: %w", err)
 	}

@@ -114,6 +114,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
+	return s.applyMigrations(ctx, ms)
+}
+
+// applyMigrations applies what ms holds beyond the database's version; tests
+// pass their own ms to check upgrades and rollback.
+func (s *Store) applyMigrations(ctx context.Context, ms []migrate.Migration) error {
 	return s.tx(ctx, "migrate schema", func(tx pgx.Tx) error {
 		var schema *string
 		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {

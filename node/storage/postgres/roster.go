@@ -42,7 +42,7 @@ func scanItem(row pgx.Row, lead ...any) (it storage.RosterItem, ok bool, err err
 // and the version come from the same snapshot.
 func (s *Store) Roster(ctx context.Context, owner string) ([]storage.RosterItem, int64, error) {
 	rows, err := s.pool.Query(ctx, `SELECT u.roster_version, `+itemColumns+`
-		FROM users u LEFT JOIN roster_items r ON r.owner = u.jid WHERE u.jid = $1 ORDER BY r.contact COLLATE "C"`, owner)
+		FROM users u LEFT JOIN roster_items r ON r.owner = u.jid WHERE u.jid = $1 ORDER BY r.contact`, owner)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read roster of %q: %w", owner, err)
 	}

@@ -117,16 +117,15 @@ func (s *Store) UserExists(ctx context.Context, user string) (bool, error) {
 	return ok, nil
 }
 
-// ListUsers implements storage.Users. Sorting uses the C collation so that
-// the order is byte order, the same as SQLite's, whatever the database's
-// locale.
+// ListUsers implements storage.Users. The columns' C collation makes the
+// order byte order, the same as SQLite's, whatever the database's locale.
 func (s *Store) ListUsers(ctx context.Context, domain string) ([]string, error) {
 	var rows pgx.Rows
 	var err error
 	if domain == "" {
-		rows, err = s.pool.Query(ctx, `SELECT jid FROM users ORDER BY jid COLLATE "C"`)
+		rows, err = s.pool.Query(ctx, `SELECT jid FROM users ORDER BY jid`)
 	} else {
-		rows, err = s.pool.Query(ctx, `SELECT jid FROM users WHERE domain = $1 ORDER BY jid COLLATE "C"`, domain)
+		rows, err = s.pool.Query(ctx, `SELECT jid FROM users WHERE domain = $1 ORDER BY jid`, domain)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list users of %q: %w", domain, err)

@@ -169,6 +169,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
+	return s.applyMigrations(ctx, ms)
+}
+
+// applyMigrations applies what ms holds beyond the database's version; tests
+// pass their own ms to check upgrades and rollback.
+func (s *Store) applyMigrations(ctx context.Context, ms []migrate.Migration) error {
 	return s.tx(ctx, "migrate schema", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER NOT NULL PRIMARY KEY,
