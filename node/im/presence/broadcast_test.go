@@ -288,3 +288,24 @@ func TestRosterRemove(t *testing.T) {
 		t.Errorf("bob has %+v, want none", it)
 	}
 }
+
+// TestReplacedSession checks that a session replaced by a new one with the same full JID (RFC 6120
+// §7.7.2.2) goes unavailable for its contacts, and that the new one starts afresh.
+func TestReplacedSession(t *testing.T) {
+	e := newEnv(t)
+	e.user("alice@example.com", "bob@example.com")
+	e.rosterOf("alice@example.com", "bob@example.com", "both")
+	e.rosterOf("bob@example.com", "alice@example.com", "both")
+	bob := e.online("bob@example.com/1")
+	e.online("alice@example.com/x")
+	bob.sink.take()
+
+	again := e.online("alice@example.com/x")
+	bob.expect(
+		"presence/unavailable alice@example.com/x>bob@example.com",
+		"presence alice@example.com/x>bob@example.com",
+	)
+	if !again.res.Available() {
+		t.Error("the new session is not available")
+	}
+}

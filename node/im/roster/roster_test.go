@@ -13,6 +13,7 @@ import (
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
+	"go.uber.org/goleak"
 )
 
 // memStore is an in-memory Store with the semantics of storage.Rosters.
@@ -378,6 +379,7 @@ func TestSetErrors(t *testing.T) {
 
 // TestConcurrentUpdates checks that updates of one owner are serialised: none is lost.
 func TestConcurrentUpdates(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	e := newEnv(t, Options{})
 	var wg sync.WaitGroup
 	for i := range 8 {
