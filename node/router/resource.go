@@ -27,6 +27,9 @@ type Resource struct {
 	jid    jid.JID
 	bare   string // the bare JID, the router's map key
 	full   []byte // the full JID, stamped as 'from' on what this resource sends
+	// stampFrom is the attribute set that rewrites 'from' to full, made once: a slice built per stanza
+	// would escape through the Sink interface and allocate on every message.
+	stampFrom []xml.Attr
 	sink   Sink
 	closer Closer
 
@@ -41,7 +44,9 @@ type Resource struct {
 
 // NewResource makes a resource for a bound session.
 func NewResource(j jid.JID, sink Sink, closer Closer) *Resource {
-	return &Resource{jid: j, bare: j.Bare().String(), full: []byte(j.String()), sink: sink, closer: closer}
+	r := &Resource{jid: j, bare: j.Bare().String(), full: []byte(j.String()), sink: sink, closer: closer}
+	r.stampFrom = []xml.Attr{{Name: attrFrom, Value: r.full}}
+	return r
 }
 
 // JID is the resource's full JID.

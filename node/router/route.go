@@ -126,12 +126,12 @@ func (r *Router) routeMessage(ctx context.Context, from *Resource, e *xml.Elemen
 			return // messages to the server itself have no handler; RFC 6120 §10.3.1 lets it drop them
 		}
 	}
-	set := [1]xml.Attr{{Name: attrFrom, Value: from.full}}
+	set := from.stampFrom
 	if t.hasRes {
 		r.mu.RLock()
 		for _, res := range r.users[string(t.bare)] {
 			if res.jid.Resource() == string(t.resource) {
-				res.Send(e, set[:]...)
+				res.Send(e, set...)
 				r.mu.RUnlock()
 				return
 			}
@@ -146,7 +146,7 @@ func (r *Router) routeMessage(ctx context.Context, from *Resource, e *xml.Elemen
 			return
 		}
 	}
-	r.messageToBare(ctx, from, e, t.bare, typ, set[:])
+	r.messageToBare(ctx, from, e, t.bare, typ, set)
 }
 
 // messageToBare applies RFC 6121 §8.5.2 (the account has resources) and §8.5.3 (it has none).
@@ -295,7 +295,7 @@ func (r *Router) routeIQ(ctx context.Context, from *Resource, e *xml.Element) {
 		if to.Resource() != "" {
 			// To a full JID: the resource answers, or nobody does (RFC 6121 §8.5.3.1).
 			if res := r.Resource(to); res != nil {
-				res.Send(e, xml.Attr{Name: attrFrom, Value: from.full})
+				res.Send(e, from.stampFrom...)
 			} else if isRequest {
 				r.replyError(from, e, stanza.New(stanza.ServiceUnavailable, ""))
 			}

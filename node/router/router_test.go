@@ -1,0 +1,298 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/starling-xmpp/starling/xmpp/jid"
+	"github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// sink captures what a resource is sent, as a connection's queue would.
+type sink struct {
+	mu  sync.Mutex
+	buf []byte
+	n   int
+}
+
+func (s *sink) Write(p []byte) error {
+	s.mu.Lock()
+	s.buf = append(s.buf, p...)
+	s.n++
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
+	s.mu.Lock()
+	s.buf = e.AppendTo(s.buf, set...)
+	s.n++
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sink) take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := string(s.buf)
+	s.buf = s.buf[:0]
+	return out
+}
+
+type closer struct{ cond string }
+
+func (c *closer) CloseStream(cond, text string) { c.cond = cond }
+
+type accounts map[string]bool
+
+func (a accounts) UserExists(_ context.Context, bare string) (bool, error) { return a[bare], nil }
+
+type offline struct{ stored []string }
+
+func (o *offline) StoreOffline(_ context.Context, owner string, st []byte) error {
+	if strings.Contains(string(st), "full") {
+		return errors.New("quota")
+	}
+	o.stored = append(o.stored, owner+" "+string(st))
+	return nil
+}
+
+func newRouter() (*Router, *offline) {
+	off := &offline{}
+	return New(Options{Domains: []string{"example.org"}, Offline: off,
+		Accounts: accounts{"juliet@example.org": true, "romeo@example.org": true, "nurse@example.org": true}}), off
+}
+
+func bind(t testing.TB, r *Router, full string, available bool, prio int) (*Resource, *sink) {
+	s := &sink{}
+	res := NewResource(jid.MustParse(full), s, &closer{})
+	if old := r.Bind(context.Background(), res); old != nil {
+		t.Fatalf("unexpected replace of %s", full)
+	}
+	if available {
+		res.SetPresence(true, prio, nil)
+	}
+	return res, s
+}
+
+// element decodes one stanza inside a client stream.
+func element(t testing.TB, s string) *xml.Element {
+	d := xml.NewDecoder(xml.DefaultLimits())
+	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>" + s))
+	if tok, err := d.Next(); err != nil || tok.Kind != xml.StreamStart {
+		t.Fatalf("header: %v", err)
+	}
+	tok, err := d.Next()
+	if err != nil {
+		t.Fatalf("decode %s: %v", s, err)
+	}
+	return tok.Elem.Clone()
+}
+
+func TestMessageRules(t *testing.T) {
+	tests := []struct {
+		name       string
+		stanza     string
+		wantBalc   bool // juliet/balcony (prio 1) gets it
+		wantChamb  bool // juliet/chamber (prio 5) gets it
+		wantNeg    bool // juliet/hidden (prio -1) gets it
+		wantError  string
+		wantStored bool
+	}{
+		{"full JID", `<message to='juliet@example.org/balcony' type='chat'><body>x</body></message>`, true, false, false, "", false},
+		{"bare chat goes to highest priority", `<message to='juliet@example.org' type='chat'><body>x</body></message>`, false, true, false, "", false},
+		{"bare normal", `<message to='juliet@example.org'><body>x</body></message>`, false, true, false, "", false},
+		{"headline to all non-negative", `<message to='juliet@example.org' type='headline'><body>x</body></message>`, true, true, false, "", false},
+		{"unknown resource falls back to bare", `<message to='juliet@example.org/gone' type='chat'><body>x</body></message>`, false, true, false, "", false},
+		{"groupchat to bare", `<message to='juliet@example.org' type='groupchat'><body>x</body></message>`, false, false, false, "service-unavailable", false},
+		{"no such user", `<message to='tybalt@example.org' type='chat'><body>x</body></message>`, false, false, false, "service-unavailable", false},
+		{"offline user stored", `<message to='romeo@example.org' type='chat'><body>x</body></message>`, false, false, false, "", true},
+		{"offline store full", `<message to='romeo@example.org' type='chat'><body>full</body></message>`, false, false, false, "service-unavailable", false},
+		{"headline to offline user dropped", `<message to='romeo@example.org' type='headline'><body>x</body></message>`, false, false, false, "", false},
+		{"remote domain", `<message to='a@elsewhere.org'><body>x</body></message>`, false, false, false, "remote-server-not-found", false},
+		{"bad JID", `<message to='a@b@c'><body>x</body></message>`, false, false, false, "jid-malformed", false},
+		{"bad type", `<message to='juliet@example.org' type='shout'/>`, false, false, false, "bad-request", false},
+		{"upper-case address is prepared", `<message to='Juliet@Example.org/balcony' type='chat'><body>x</body></message>`, true, false, false, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, off := newRouter()
+			_, balc := bind(t, r, "juliet@example.org/balcony", true, 1)
+			_, chamb := bind(t, r, "juliet@example.org/chamber", true, 5)
+			_, neg := bind(t, r, "juliet@example.org/hidden", true, -1)
+			from, fromSink := bind(t, r, "nurse@example.org/home", true, 0)
+			if err := r.Route(context.Background(), from, element(t, tt.stanza)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name string
+				s    *sink
+				want bool
+			}{{"balcony", balc, tt.wantBalc}, {"chamber", chamb, tt.wantChamb}, {"hidden", neg, tt.wantNeg}} {
+				got := c.s.take()
+				if (got != "") != c.want {
+					t.Errorf("%s got %q, want delivery %v", c.name, got, c.want)
+				}
+				if got != "" && !strings.Contains(got, "from='nurse@example.org/home'") {
+					t.Errorf("%s: sender not stamped: %s", c.name, got)
+				}
+			}
+			reply := fromSink.take()
+			if tt.wantError == "" && reply != "" || tt.wantError != "" && !strings.Contains(reply, "<"+tt.wantError+" ") {
+				t.Errorf("sender got %q, want error %q", reply, tt.wantError)
+			}
+			if (len(off.stored) > 0) != tt.wantStored {
+				t.Errorf("stored %v, want %v", off.stored, tt.wantStored)
+			}
+		})
+	}
+}
+
+func TestIQRouting(t *testing.T) {
+	r, _ := newRouter()
+	var got *IQ
+	r.HandleIQ("urn:test", IQHandlerFunc(func(ctx context.Context, iq *IQ) error {
+		got = iq
+		return iq.Result([]byte("<ok xmlns='urn:test'/>"))
+	}))
+	r.HandleIQ("urn:fails", IQHandlerFunc(func(ctx context.Context, iq *IQ) error { return errors.New("boom") }))
+	r.HandleIQ("urn:silent", IQHandlerFunc(func(ctx context.Context, iq *IQ) error { return nil }))
+	from, fs := bind(t, r, "nurse@example.org/home", true, 0)
+	_, js := bind(t, r, "juliet@example.org/balcony", true, 0)
+	tests := []struct {
+		stanza, wantSender, wantJuliet string
+	}{
+		{`<iq type='get' id='1' to='example.org'><q xmlns='urn:test'/></iq>`, "<ok xmlns='urn:test'/>", ""},
+		{`<iq type='get' id='2'><q xmlns='urn:test'/></iq>`, "type='result'", ""},
+		{`<iq type='get' id='3' to='example.org'><q xmlns='urn:nope'/></iq>`, "service-unavailable", ""},
+		{`<iq type='get' id='4' to='example.org'><q xmlns='urn:fails'/></iq>`, "internal-server-error", ""},
+		{`<iq type='get' id='5' to='example.org'><q xmlns='urn:silent'/></iq>`, "internal-server-error", ""},
+		{`<iq type='get' id='6' to='juliet@example.org/balcony'><q xmlns='urn:nope'/></iq>`, "", "id='6'"},
+		{`<iq type='get' id='7' to='juliet@example.org/gone'><q xmlns='urn:nope'/></iq>`, "service-unavailable", ""},
+		{`<iq type='get' to='example.org'><q xmlns='urn:test'/></iq>`, "bad-request", ""},
+		{`<iq type='get' id='9' to='example.org'><q xmlns='urn:test'/><q xmlns='urn:test'/></iq>`, "bad-request", ""},
+		{`<iq type='result' id='10' to='example.org'/>`, "", ""},
+		{`<iq type='get' id='11' to='x@remote.org'><q xmlns='urn:test'/></iq>`, "remote-server-not-found", ""},
+	}
+	for _, tt := range tests {
+		if err := r.Route(context.Background(), from, element(t, tt.stanza)); err != nil {
+			t.Fatal(err)
+		}
+		s, j := fs.take(), js.take()
+		if tt.wantSender == "" && s != "" || !strings.Contains(s, tt.wantSender) {
+			t.Errorf("%s: sender got %q, want %q", tt.stanza, s, tt.wantSender)
+		}
+		if tt.wantJuliet == "" && j != "" || !strings.Contains(j, tt.wantJuliet) {
+			t.Errorf("%s: juliet got %q, want %q", tt.stanza, j, tt.wantJuliet)
+		}
+	}
+	if got == nil || !got.ToOwnAccount() || got.ToServer() {
+		t.Fatalf("handler saw %+v", got)
+	}
+}
+
+func TestBindReplaceAndUnbind(t *testing.T) {
+	r, _ := newRouter()
+	a, _ := bind(t, r, "juliet@example.org/balcony", true, 0)
+	b := NewResource(jid.MustParse("juliet@example.org/balcony"), &sink{}, &closer{})
+	if old := r.Bind(context.Background(), b); old != a {
+		t.Fatal("the second bind did not replace the first")
+	}
+	if r.Count() != 1 {
+		t.Fatalf("count %d", r.Count())
+	}
+	r.Unbind(context.Background(), a) // the replaced one: nothing happens
+	if r.Count() != 1 || r.Resource(jid.MustParse("juliet@example.org/balcony")) != b {
+		t.Fatal("unbinding a replaced resource removed its successor")
+	}
+	r.Unbind(context.Background(), b)
+	if r.Count() != 0 || len(r.Online()) != 0 {
+		t.Fatal("not unbound")
+	}
+}
+
+func TestSplitCanonical(t *testing.T) {
+	tests := []struct {
+		in        string
+		ok        bool
+		bare, res string
+	}{
+		{"juliet@example.org/balcony", true, "juliet@example.org", "balcony"},
+		{"example.org", true, "example.org", ""},
+		{"juliet@example.org/a/b", true, "juliet@example.org", "a/b"},
+		{"Juliet@example.org", false, "", ""},
+		{"juliet@Example.org", false, "", ""},
+		{"jül@example.org", false, "", ""},
+		{"juliet@example.org/", false, "", ""},
+		{"@example.org", false, "", ""},
+		{"juliet@.example.org", false, "", ""},
+		{"juliet@example..org", false, "", ""},
+		{"a@b@c", false, "", ""},
+	}
+	for _, tt := range tests {
+		got, ok := splitCanonical([]byte(tt.in))
+		if ok != tt.ok || ok && (string(got.bare) != tt.bare || string(got.resource) != tt.res) {
+			t.Errorf("%q: %q %q %v", tt.in, got.bare, got.resource, ok)
+			continue
+		}
+		if ok {
+			// The fast path must agree with full preparation.
+			j, err := jid.Parse(tt.in)
+			if err != nil || j.Bare().String() != tt.bare || j.Resource() != tt.res {
+				t.Errorf("%q: jid package says %v %v", tt.in, j, err)
+			}
+		}
+	}
+}
+
+// discardSink copies the element as a connection queue would, into a reused buffer.
+type discardSink struct{ buf []byte }
+
+func (d *discardSink) Write(p []byte) error { d.buf = append(d.buf[:0], p...); return nil }
+func (d *discardSink) WriteElement(e *xml.Element, set ...xml.Attr) error {
+	d.buf = e.AppendTo(d.buf[:0], set...)
+	return nil
+}
+
+func TestRouteMessageAllocatesNothing(t *testing.T) {
+	r, _ := newRouter()
+	from := NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &closer{})
+	r.Bind(context.Background(), from)
+	to := NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &closer{})
+	r.Bind(context.Background(), to)
+	to.SetPresence(true, 0, nil)
+	for _, s := range []string{
+		`<message to='juliet@example.org/balcony' type='chat' id='x'><body>Wherefore art thou?</body></message>`,
+		`<message to='juliet@example.org' type='chat' id='x'><body>Wherefore art thou?</body></message>`,
+	} {
+		e := element(t, s)
+		ctx := context.Background()
+		r.Route(ctx, from, e)
+		if n := testing.AllocsPerRun(1000, func() { r.Route(ctx, from, e) }); n != 0 {
+			t.Errorf("%s: %v allocations per message, want 0", s, n)
+		}
+	}
+}
+
+func BenchmarkRouteMessage(b *testing.B) {
+	for _, tc := range []struct{ name, to string }{{"to=full", "juliet@example.org/balcony"}, {"to=bare", "juliet@example.org"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r, _ := newRouter()
+			from := NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &closer{})
+			r.Bind(context.Background(), from)
+			to := NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &closer{})
+			r.Bind(context.Background(), to)
+			to.SetPresence(true, 0, nil)
+			e := element(b, "<message to='"+tc.to+"' type='chat' id='x'><body>Wherefore art thou?</body></message>")
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(e.Raw())))
+			for b.Loop() {
+				r.Route(ctx, from, e)
+			}
+		})
+	}
+}
