@@ -24,14 +24,14 @@ type Closer interface {
 // Resource is a bound client session: a full JID on this node with its presence state. The c2s
 // session creates it at resource binding; features read and update its presence state.
 type Resource struct {
-	jid    jid.JID
-	bare   string // the bare JID, the router's map key
-	full   []byte // the full JID, stamped as 'from' on what this resource sends
+	jid  jid.JID
+	bare string // the bare JID, the router's map key
+	full []byte // the full JID, stamped as 'from' on what this resource sends
 	// stampFrom is the attribute set that rewrites 'from' to full, made once: a slice built per stanza
 	// would escape through the Sink interface and allocate on every message.
 	stampFrom []xml.Attr
-	sink   Sink
-	closer Closer
+	sink      Sink
+	closer    Closer
 
 	mu              sync.Mutex
 	available       bool
