@@ -16,7 +16,7 @@ import (
 const PostgresEnv = "STARLING_TEST_POSTGRES"
 
 // PostgresURI returns the URI in PostgresEnv, or skips the test.
-func PostgresURI(t *testing.T) string {
+func PostgresURI(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
@@ -29,7 +29,7 @@ func PostgresURI(t *testing.T) string {
 // PostgresEnv, drops it when the test ends, and returns a URI whose
 // search_path selects it, so that test runs never see each other's rows. It
 // skips the test when the variable is not set.
-func PostgresSchema(t *testing.T) string {
+func PostgresSchema(t testing.TB) string {
 	t.Helper()
 	base := PostgresURI(t)
 	u, err := url.Parse(base)
@@ -53,7 +53,7 @@ func PostgresSchema(t *testing.T) string {
 }
 
 // PostgresConn connects to uri for the duration of the test.
-func PostgresConn(t *testing.T, uri string) *pgx.Conn {
+func PostgresConn(t testing.TB, uri string) *pgx.Conn {
 	t.Helper()
 	c, err := pgx.Connect(t.Context(), uri)
 	if err != nil {

@@ -1,0 +1,117 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/starling-xmpp/starling/node/storage"
+)
+
+// Bench runs the storage benchmarks on a Store from open: the reads every
+// login makes (credential, roster, offline count, and the three together)
+// and the writes of message and roster traffic, from parallel goroutines as
+// concurrent sessions do.
+func Bench(b *testing.B, open func(b *testing.B) storage.Store) {
+	const users, items = 300, 20
+	s := open(b)
+	b.Cleanup(func() { s.Close() })
+	fill(b, s, users, items)
+	type op struct {
+		name string
+		fn   func(ctx context.Context, user string) error
+	}
+	reads := []op{
+		{"credential", func(ctx context.Context, u string) error {
+			_, err := s.Credential(ctx, u, storage.HashSHA256)
+			return err
+		}},
+		{"roster", func(ctx context.Context, u string) error {
+			it, _, err := s.Roster(ctx, u)
+			if err == nil && len(it) != items {
+				err = fmt.Errorf("roster of %s has %d items", u, len(it))
+			}
+			return err
+		}},
+		{"count_offline", func(ctx context.Context, u string) error {
+			_, err := s.CountOffline(ctx, u)
+			return err
+		}},
+		{"login", func(ctx context.Context, u string) error {
+			if _, err := s.Credential(ctx, u, storage.HashSHA256); err != nil {
+				return err
+			}
+			if _, _, err := s.Roster(ctx, u); err != nil {
+				return err
+			}
+			_, err := s.CountOffline(ctx, u)
+			return err
+		}},
+	}
+	for _, o := range reads {
+		b.Run(fmt.Sprintf("op=%s/items=%d", o.name, items), func(b *testing.B) {
+			parallel(b, func(ctx context.Context, n int) error { return o.fn(ctx, benchUser(n%users)) })
+		})
+	}
+	stanza := []byte("<message type='chat' to='user000001@example.org'><body>hello there</body></message>")
+	b.Run("op=store_offline", func(b *testing.B) {
+		b.SetBytes(int64(len(stanza)))
+		parallel(b, func(ctx context.Context, n int) error {
+			return s.StoreOffline(ctx, benchUser(n%users), stanza, 0)
+		})
+	})
+	b.Run("op=put_roster_item", func(b *testing.B) {
+		parallel(b, func(ctx context.Context, n int) error {
+			it := storage.RosterItem{Contact: fmt.Sprintf("c%d@example.net", n%500), Subscription: storage.SubTo}
+			_, err := s.PutRosterItem(ctx, benchUser(n%users), it)
+			return err
+		})
+	})
+}
+
+func parallel(b *testing.B, fn func(ctx context.Context, n int) error) {
+	b.ReportAllocs()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if err := fn(ctx, int(next.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// fill creates users shaped like a login's: three credentials, a roster of
+// items contacts, three offline messages.
+func fill(b *testing.B, s storage.Store, users, items int) {
+	b.Helper()
+	ctx := b.Context()
+	var creds []storage.Credential
+	for i, h := range []string{storage.HashSHA1, storage.HashSHA256, storage.HashSHA512} {
+		creds = append(creds, storage.Credential{Hash: h, Salt: bytes.Repeat([]byte{byte(i)}, 16), Iterations: 4096,
+			StoredKey: bytes.Repeat([]byte{1}, 32), ServerKey: bytes.Repeat([]byte{2}, 32)})
+	}
+	for u := range users {
+		user := benchUser(u)
+		if err := s.CreateUser(ctx, user, creds); err != nil {
+			b.Fatal(err)
+		}
+		for c := range items {
+			it := storage.RosterItem{Contact: benchUser((u + c + 1) % users), Name: "Contact", Groups: []string{"Friends"}, Subscription: storage.SubBoth}
+			if _, err := s.PutRosterItem(ctx, user, it); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range 3 {
+			if err := s.StoreOffline(ctx, user, []byte("<message type='chat'><body>hi</body></message>"), 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func benchUser(i int) string { return fmt.Sprintf("user%06d@example.org", i) }
