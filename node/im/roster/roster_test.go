@@ -431,3 +431,51 @@ func TestAppendItemEscapes(t *testing.T) {
 		t.Errorf("round trip: %s", got)
 	}
 }
+
+// FuzzParseSet feeds arbitrary content to the roster set validator: it must not panic, and what it
+// accepts must hold a bare JID and names and groups within the limits, with no duplicate group.
+func FuzzParseSet(f *testing.F) {
+	for _, s := range []string{
+		"<item jid='a@example.com' name='A'><group>g</group></item>",
+		"<item jid='a@example.com' subscription='remove'/>",
+		"<item jid='A@Example.COM'><group>x</group><group>x</group></item>",
+		"<item jid='a@example.com/r'/>",
+		"<item/><item/>",
+		"<item jid='a@example.com'><group/></item>",
+	} {
+		f.Add(s)
+	}
+	ros, err := New(Options{Store: newMemStore(), Router: router.New(router.Options{}), MaxNameBytes: 16, MaxGroups: 3, MaxGroupBytes: 8})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := NewHandler(ros, nil)
+	f.Fuzz(func(t *testing.T, inner string) {
+		d := xml.NewDecoder(xml.Limits{})
+		d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"))
+		d.Feed([]byte("<query xmlns='jabber:iq:roster'>" + inner + "</query>"))
+		if _, err := d.Next(); err != nil {
+			return
+		}
+		tok, err := d.Next()
+		if err != nil || tok.Kind != xml.ElementKind {
+			return
+		}
+		req, err := h.parseSet(tok.Elem)
+		if err != nil {
+			return
+		}
+		j, err := jid.Parse(req.contact)
+		if err != nil || !j.IsBare() || j.String() != req.contact {
+			t.Fatalf("accepted contact %q", req.contact)
+		}
+		if len(req.name) > 16 || len(req.groups) > 3 {
+			t.Fatalf("accepted name %q groups %q", req.name, req.groups)
+		}
+		for i, g := range req.groups {
+			if g == "" || len(g) > 8 || slices.Contains(req.groups[:i], g) {
+				t.Fatalf("accepted groups %q", req.groups)
+			}
+		}
+	})
+}
