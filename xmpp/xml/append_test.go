@@ -153,6 +153,26 @@ func TestCloneOutlivesDecoder(t *testing.T) {
 	}
 }
 
+func TestCloneStreamHeader(t *testing.T) {
+	d := NewDecoder(Limits{})
+	d.Feed([]byte(streamHdr + `<message/>`))
+	tok, err := d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tok.Elem.Clone()
+	d.Next()
+	if c.String() != streamHdr || string(c.Attr("to")) != "example.com" || c.Inner() != nil || c.FirstChild() != nil {
+		t.Fatalf("header clone: %s", c)
+	}
+	if uri, ok := c.NamespaceDecl("stream"); !ok || string(uri) != NSStream {
+		t.Fatalf("header clone declarations: %q %v", uri, ok)
+	}
+	if !c.Is(NSStream, "stream") {
+		t.Fatal("header clone name")
+	}
+}
+
 func TestElementAccessors(t *testing.T) {
 	e := firstElement(t, `<message xml:lang='en' to='a' empty=''><body>x</body><b:body xmlns:b='urn:b'>y</b:body><c/></message>`)
 	if !e.Is("jabber:client", "message") || e.Is("", "message") {

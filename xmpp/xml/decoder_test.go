@@ -490,7 +490,35 @@ func TestZeroAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(200, run); n != 0 {
 		t.Fatalf("%.1f allocations per round, want 0", n)
 	}
+
+	// The same through ReadFrom, with stanzas split across reads.
+	all := bytes.Join(stanzas, nil)
+	src := bytes.NewReader(all)
+	var r io.Reader = readerFunc(func(p []byte) (int, error) { return src.Read(p[:min(len(p), 61)]) })
+	viaReads := func() {
+		src.Reset(all)
+		for {
+			if _, err := d.ReadFrom(r); err != nil {
+				break
+			}
+			for {
+				if _, err := d.Next(); err != nil {
+					break
+				}
+			}
+		}
+		d.Release()
+	}
+	viaReads()
+	if n := testing.AllocsPerRun(200, viaReads); n != 0 {
+		t.Fatalf("ReadFrom path: %.1f allocations per round, want 0", n)
+	}
 }
+
+// readerFunc adapts a function to io.Reader.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 func TestFeedCopies(t *testing.T) {
 	d := NewDecoder(Limits{})

@@ -205,7 +205,8 @@ func (e *Element) Child(space, local string) *Element {
 func (e *Element) SelfContained() bool { return e.minDecl >= e.depth }
 
 // Clone returns an owned deep copy of e (and its subtree) that does not
-// depend on the decoder and has the same methods.
+// depend on the decoder and has the same methods. A clone is never modified,
+// so goroutines may read it concurrently (offline storage, fan-out).
 func (e *Element) Clone() *Element {
 	d := e.d
 	root := e.self
