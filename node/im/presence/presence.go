@@ -175,11 +175,13 @@ func (h *Handler) broadcast(ctx context.Context, from *router.Resource, e *xml.E
 	} else {
 		from.SetPresence(false, 0, nil)
 	}
-	items, _, err := h.roster.Items(ctx, owner)
-	if err != nil {
-		// Without the roster nobody can be told; the resource's own state is already recorded.
-		h.log.Error("presence broadcast: roster unavailable", "from", string(from.Full()), "err", err)
-		items = nil
+	var items []storage.RosterItem
+	if available || wasAvailable { // an unavailable resource going unavailable tells only directed recipients
+		var err error
+		if items, _, err = h.roster.Items(ctx, owner); err != nil {
+			// Without the roster no contact can be told; the resource's own state is already recorded.
+			h.log.Error("presence broadcast: roster unavailable", "from", string(from.Full()), "err", err)
+		}
 	}
 	stamp := func(dst []byte, to string) []byte {
 		return e.AppendTo(dst, xml.Attr{Name: attrFrom, Value: from.Full()}, xml.Attr{Name: attrTo, Value: []byte(to)})
