@@ -147,7 +147,12 @@ func (p *process) pid() int {
 	if p.cmd == nil {
 		return 0
 	}
-	return p.cmd.Process.Pid
+	select {
+	case <-p.done:
+		return 0 // exited on its own (crashed)
+	default:
+		return p.cmd.Process.Pid
+	}
 }
 
 // exited returns a channel closed when the process ends (nil if not started).

@@ -286,9 +286,11 @@ func (c *Client) authenticate(name string, m *sasl.Client) error {
 		if err != nil {
 			return fmt.Errorf("SASL %s: %w", name, err)
 		}
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(innerText(f.Raw))))
-		if err != nil {
-			return fmt.Errorf("SASL %s: bad base64 from server: %w", name, err)
+		var data []byte
+		if n := string(f.Name()); n == "challenge" || n == "success" {
+			if data, err = sasl.DecodePayload(bytes.TrimSpace(innerText(f.Raw))); err != nil {
+				return fmt.Errorf("SASL %s: bad payload from server: %w", name, err)
+			}
 		}
 		switch string(f.Name()) {
 		case "challenge":

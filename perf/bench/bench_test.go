@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestPlans(t *testing.T) {
+	for _, name := range PlanNames() {
+		p, err := ByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Name != name || len(p.Groups) == 0 || p.Accounts() < 2 {
+			t.Errorf("plan %s: %d groups, %d accounts", name, len(p.Groups), p.Accounts())
+		}
+	}
+	if _, err := ByName("nope"); err == nil {
+		t.Error("unknown plan accepted")
+	}
+	if n := Full().Accounts(); n != 19000 {
+		t.Errorf("full plan needs %d accounts, want 19000 (the idle step)", n)
+	}
+}
+
+func TestUnknownServer(t *testing.T) {
+	_, err := Execute(context.Background(), Config{Plan: CI(), Servers: []string{"openfire"}, Dir: t.TempDir()})
+	if err == nil {
+		t.Fatal("unknown server accepted")
+	}
+}
+
+func TestUnavailableStarling(t *testing.T) {
+	// A checkout without cmd/starling: the run says so and measures nothing.
+	r, err := Execute(context.Background(), Config{Plan: CI(), Servers: []string{"starling"}, Dir: t.TempDir(), Repo: t.TempDir()})
+	if err == nil {
+		t.Fatal("a run with no measurable server succeeded")
+	}
+	if len(r.Servers) != 1 || r.Servers[0].Available || r.Servers[0].Note == "" {
+		t.Errorf("servers = %+v; want starling marked unavailable with a reason", r.Servers)
+	}
+}
+
+// TestCIPlanOnStarling is the tiny CI run: the whole harness against a
+// Starling built from this checkout, in seconds.
+func TestCIPlanOnStarling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs Starling")
+	}
+	repo, _ := filepath.Abs("../..")
+	if _, err := os.Stat(filepath.Join(repo, "cmd", "starling", "main.go")); err != nil {
+		t.Skip("no cmd/starling in this checkout")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	r, err := Execute(ctx, Config{Plan: CI(), Servers: []string{"starling"}, Dir: t.TempDir(), Repo: repo,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"login": "logins_per_s", "throughput": "msgs_per_s", "latency": "p99_ms", "idle": "kb_per_session"}
+	for _, res := range r.Results {
+		if res.Error != "" {
+			t.Errorf("%s %s: %s", res.Scenario, res.Variant, res.Error)
+			continue
+		}
+		if k := want[res.Scenario]; res.Metrics[k] <= 0 {
+			t.Errorf("%s: %s = %v", res.Scenario, k, res.Metrics[k])
+		}
+		delete(want, res.Scenario)
+	}
+	if len(want) > 0 {
+		t.Errorf("scenarios without a result: %v", want)
+	}
+}
