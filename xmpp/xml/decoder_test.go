@@ -650,3 +650,30 @@ func TestAdversarialCost(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorOffsets checks that errors point at the offending byte.
+func TestErrorOffsets(t *testing.T) {
+	h := len(streamHdr)
+	tests := []struct {
+		in   string
+		cond string
+		off  int
+	}{
+		{streamHdr + "<a>\xff</a>", CondNotWellFormed, h + 3},
+		{streamHdr + "<a><b></c></a>", CondNotWellFormed, h + 6},
+		{streamHdr + "<a b='1' b='2'/>", CondNotWellFormed, h + 9},
+		{streamHdr + "<a><x:b/></a>", CondBadNamespacePrefix, h + 4},
+		{streamHdr + "<a>x &foo; y</a>", CondRestrictedXML, h + 5},
+		{streamHdr + "  <!-- c -->", CondRestrictedXML, h + 2},
+		{streamHdr + "<a b='<'/>", CondNotWellFormed, h + 6},
+		{"<?xml version='1.0' encoding='latin1'?>", CondUnsupportedEncoding, 29},
+		{streamHdr + " x", CondBadFormat, h + 1},
+	}
+	for _, tc := range tests {
+		r := decodeChunks(Limits{}, []byte(tc.in+"</a></a>"+trailer))
+		var xe *Error
+		if !errors.As(r.err, &xe) || xe.Condition != tc.cond || xe.Offset != int64(tc.off) {
+			t.Errorf("%q: got %v, want %s at %d", tc.in, r.err, tc.cond, tc.off)
+		}
+	}
+}

@@ -471,8 +471,6 @@ func (p *work) endTag(i int) (int, error) {
 				return 0, err
 			}
 		}
-		// Re-fetch n: decode does not touch nodes, but keep the pointer honest.
-		n = &p.doc.nodes[top.node]
 		n.text = span{off: int32(s), n: int32(len(p.doc.aux) - s), aux: true}
 	}
 	p.scope = p.scope[:top.scopeMark]
