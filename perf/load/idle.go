@@ -268,7 +268,7 @@ func (s *Idle) Name() string { return "idle" }
 
 // Variant implements Scenario.
 func (s *Idle) Variant() string {
-	return fmt.Sprintf("steps=%v %v", s.Steps, s.Security)
+	return fmt.Sprintf("%s/%v", s.Mechanism, s.Security)
 }
 
 // Accounts implements Scenario.

@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -179,6 +182,25 @@ func (m *meter) end(r *Result) {
 		g += m.extra() - m.extra0
 	}
 	r.GeneratorCPU = g.Seconds()
+	// The cores are shared: a high load average means the figures were
+	// taken under contention (compare CPU per unit, which suffers less).
+	if la, ok := loadAvg(); ok {
+		r.Metrics["loadavg_1m"] = la
+	}
+}
+
+// loadAvg returns the 1-minute load average.
+func loadAvg() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return v, err == nil
 }
 
 // waitCtx sleeps for d or until ctx ends, whichever is first.

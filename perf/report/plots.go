@@ -177,27 +177,33 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 	p.Title.Text = "Server memory per idle session"
 	p.X.Label.Text = "idle sessions"
 	p.Y.Label.Text = "KB per session (RSS growth ÷ sessions)"
+	vs := variants(rs)
 	for i, n := range names {
-		var xy plotter.XYs
-		for _, r := range rs {
-			if r.Target != n {
+		for k, v := range vs {
+			res, ok := find(rs, v, n)
+			if !ok || len(res.Points) == 0 {
 				continue
 			}
-			for _, pt := range r.Points {
+			var xy plotter.XYs
+			for _, pt := range res.Points {
 				xy = append(xy, plotter.XY{X: pt.X, Y: pt.Y})
 			}
+			label := n
+			if len(vs) > 1 {
+				label += " " + v
+			}
+			l, pts, err := plotter.NewLinePoints(xy)
+			if err != nil {
+				return nil, fmt.Errorf("memory line: %w", err)
+			}
+			l.Color, pts.Color = colorOf(n, i), colorOf(n, i)
+			l.Width = vg.Points(2)
+			if k > 0 {
+				l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+			}
+			p.Add(l, pts)
+			p.Legend.Add(label, l, pts)
 		}
-		if len(xy) == 0 {
-			continue
-		}
-		l, pts, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return nil, fmt.Errorf("memory line: %w", err)
-		}
-		l.Color, pts.Color = colorOf(n, i), colorOf(n, i)
-		l.Width = vg.Points(2)
-		p.Add(l, pts)
-		p.Legend.Add(n, l, pts)
 	}
 	p.Y.Min = 0
 	p.X.Min = 0

@@ -182,7 +182,16 @@ func Markdown(r *bench.Run, plots []string, prefix string) string {
 		}
 		fmt.Fprintf(&b, "### %s\n\n", titles[sc])
 		if sc == "idle" {
-			idleTable(&b, rs, names)
+			for _, v := range variants(rs) {
+				var vr []load.Result
+				for _, r := range rs {
+					if r.Variant == v {
+						vr = append(vr, r)
+					}
+				}
+				fmt.Fprintf(&b, "Logged in with `%s`, no traffic afterwards.\n\n", v)
+				idleTable(&b, vr, names)
+			}
 		} else {
 			table(&b, rs, names, columns[sc])
 		}
@@ -357,15 +366,16 @@ func table(b *strings.Builder, rs []load.Result, names []string, ms []metric) {
 			}
 			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 		}
-		// CPU seconds of the whole window, so per-unit figures can be checked.
-		row := []string{"`" + v + "` server / generator CPU s"}
+		// CPU seconds of the whole window, so per-unit figures can be checked,
+		// and the machine's load (other work on the shared cores).
+		row := []string{"`" + v + "` server / generator CPU s (load avg)"}
 		for _, n := range names {
 			r, ok := find(rs, v, n)
 			if !ok || r.Error != "" {
 				row = append(row, "—")
 				continue
 			}
-			row = append(row, fmt.Sprintf("%.2f / %.2f in %.1f s", r.ServerCPU, r.GeneratorCPU, r.Seconds))
+			row = append(row, fmt.Sprintf("%.2f / %.2f in %.1f s (%.1f)", r.ServerCPU, r.GeneratorCPU, r.Seconds, r.Metrics["loadavg_1m"]))
 		}
 		for range ratioHeads(names) {
 			row = append(row, "")

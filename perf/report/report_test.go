@@ -49,7 +49,7 @@ func TestMarkdown(t *testing.T) {
 		"| `SCRAM-SHA-256/plain` logins/s | 2000 | — | n/a | — | — |",
 		"| `rate=5000` p99 ms | 1.00 | 2.00 | 20.0 | ×0.50 | ×0.05 |",
 		"| 5000: KB per session | 18.0 | failed | 36.0 | — | ×0.50 |",
-		"3.00 / 1.00 in 4.0 s",
+		"3.00 / 1.00 in 4.0 s (0.0)",
 		"![throughput.png](results/throughput.png)",
 		"- ejabberd idle : boom\n",
 		"2 × Test CPU",
