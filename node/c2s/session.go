@@ -216,7 +216,7 @@ func (s *session) onHeader(e *xml.Element) error {
 	switch {
 	case s.user != "":
 		s.state = stAuthed
-		f.Bind, f.Session, f.RosterVer = true, true, true
+		f.Bind, f.Session, f.RosterVer, f.PreApproval = true, true, true, true
 	default:
 		s.state = stNegot
 		canTLS := !s.tls && s.srv.opts.TLS != nil

@@ -332,11 +332,22 @@ func (c *Conn) closeLocked(r Reason) {
 		return
 	}
 	c.closed = true
-	if c.reason == ReasonNone || r != c.reason && c.reason == ReasonNone {
+	if c.reason == ReasonNone {
 		c.reason = r
 	}
-	c.sock.TCPConn.SetLinger(0)
-	c.sock.TCPConn.Close()
+	discarded := len(c.out) > 0 || c.flushing
+	switch {
+	case discarded || r == ReasonSlowConsumer || r == ReasonWriteError:
+		// Output is being thrown away or the peer is not reading: reset rather than linger.
+		c.sock.TCPConn.SetLinger(0)
+		c.sock.TCPConn.Close()
+	default:
+		// Everything queued was written. Send FIN now and close a little later, so that bytes the
+		// peer sent and we did not read (say, after a stream error) do not turn our close into a
+		// reset that destroys the stream error before the peer reads it.
+		c.sock.TCPConn.CloseWrite()
+		time.AfterFunc(lingerAfterFIN, func() { c.sock.TCPConn.Close() })
+	}
 	if !c.flushing {
 		for i, b := range c.out {
 			putChunk(b)
@@ -349,6 +360,9 @@ func (c *Conn) closeLocked(r Reason) {
 	}
 	close(c.closeDone)
 }
+
+// lingerAfterFIN is how long a gracefully closed socket stays open for the peer's FIN.
+const lingerAfterFIN = 2 * time.Second
 
 // OnClose registers f to run (on its own goroutine) when the connection closes.
 func (c *Conn) OnClose(f func(Reason)) {

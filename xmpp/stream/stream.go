@@ -20,6 +20,7 @@ const (
 	NSSASLCB       = "urn:xmpp:sasl-cb:0"          // XEP-0440
 	NSRosterVer    = "urn:xmpp:features:rosterver" // RFC 6121 §2.6
 	NSRegister     = "http://jabber.org/features/iq-register"
+	NSPreApproval  = "urn:xmpp:features:pre-approval"
 	NSXML          = "http://www.w3.org/XML/1998/namespace"
 )
 
@@ -135,6 +136,7 @@ type Features struct {
 	Bind        bool
 	Session     bool // RFC 3921 session, advertised <optional/> (accepted as a no-op)
 	RosterVer   bool
+	PreApproval bool // RFC 6121 §3.4 subscription pre-approval
 	Register    bool
 	Extra       [][]byte // further pre-serialised feature elements
 }
@@ -179,6 +181,9 @@ func (f *Features) Append(dst []byte) []byte {
 	}
 	if f.RosterVer {
 		dst = append(dst, "<ver xmlns='"+NSRosterVer+"'/>"...)
+	}
+	if f.PreApproval {
+		dst = append(dst, "<sub xmlns='"+NSPreApproval+"'/>"...)
 	}
 	for _, x := range f.Extra {
 		dst = append(dst, x...)

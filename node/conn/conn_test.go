@@ -1,0 +1,268 @@
+package conn
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pair returns a server-side Conn and the client end of a loopback TCP connection.
+func pair(t *testing.T, opts Options) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-accepted
+	c, err := New(sc.(*net.TCPConn), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ReasonShutdown); client.Close() })
+	return c, client
+}
+
+type handler struct {
+	tokens  chan string
+	silent  func() bool
+	onToken func(xml.Token) error
+}
+
+func (h *handler) HandleToken(t xml.Token) error {
+	if h.onToken != nil {
+		if err := h.onToken(t); err != nil {
+			return err
+		}
+	}
+	s := "end"
+	if t.Elem != nil {
+		s = string(t.Elem.Name())
+	}
+	h.tokens <- s
+	return nil
+}
+
+func (h *handler) Silent() bool {
+	if h.silent != nil {
+		return h.silent()
+	}
+	return true
+}
+
+const header = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+
+func TestReadAcrossBurstsAndEOF(t *testing.T) {
+	c, client := pair(t, Options{})
+	h := &handler{tokens: make(chan string, 16)}
+	done := make(chan error, 1)
+	go func() { done <- c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h) }()
+	client.Write([]byte(header + "<message><bo"))
+	if got := <-h.tokens; got != "stream" {
+		t.Fatalf("first token %q", got)
+	}
+	// The reader is now parked on readiness with a partial stanza pending; the rest arrives later.
+	client.Write([]byte("dy>hi</body></message><iq/>"))
+	for _, want := range []string{"message", "iq"} {
+		if got := <-h.tokens; got != want {
+			t.Fatalf("token %q, want %q", got, want)
+		}
+	}
+	client.Close()
+	if err := <-done; !errors.Is(err, io.EOF) {
+		t.Fatalf("reader ended with %v, want EOF", err)
+	}
+	if c.BytesIn() == 0 {
+		t.Fatal("bytes in not counted")
+	}
+}
+
+func TestWritesArriveInOrder(t *testing.T) {
+	c, client := pair(t, Options{})
+	const writers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := c.Write([]byte("<m/>")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := writers * each * len("<m/>")
+	buf := make([]byte, want)
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(buf), "<m/>") != writers*each {
+		t.Fatal("output interleaved or lost")
+	}
+	if c.BytesOut() != uint64(want) {
+		t.Fatalf("bytes out %d, want %d", c.BytesOut(), want)
+	}
+}
+
+func TestSlowConsumerIsDisconnected(t *testing.T) {
+	c, _ := pair(t, Options{MaxPending: 64 << 10, WriteTimeout: 200 * time.Millisecond})
+	chunk := make([]byte, 16<<10)
+	var err error
+	// The client never reads: kernel buffers fill, then the queue, then the cap or the write deadline ends it.
+	for i := 0; i < 10_000 && err == nil; i++ {
+		err = c.Write(chunk)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a peer that does not read was not disconnected")
+	}
+	if c.Reason() != ReasonSlowConsumer {
+		t.Fatalf("reason %v, want slow_consumer", c.Reason())
+	}
+	if err := c.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+}
+
+func TestCloseAfterWritesFinalBytes(t *testing.T) {
+	c, client := pair(t, Options{})
+	c.Write([]byte("<a/>"))
+	c.CloseAfter([]byte("</stream:stream>"), ReasonStreamEnd)
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "<a/></stream:stream>" {
+		t.Fatalf("got %q", got)
+	}
+	<-c.Done()
+	if c.Reason() != ReasonStreamEnd {
+		t.Fatalf("reason %v", c.Reason())
+	}
+}
+
+func TestSilenceAsksTheOwner(t *testing.T) {
+	c, _ := pair(t, Options{Silence: 30 * time.Millisecond})
+	calls := 0
+	h := &handler{tokens: make(chan string, 1), silent: func() bool { calls++; return calls < 3 }}
+	err := c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h)
+	if !errors.Is(err, ErrIdle) || calls != 3 {
+		t.Fatalf("err %v after %d silence calls", err, calls)
+	}
+}
+
+func selfSigned(t *testing.T) *tls.Config {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"}, DNSNames: []string{"t"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// TestTLSIdleWait checks the non-blocking TLS read path: a TLS record split across two TCP writes, with
+// the reader parked in between, and several records in one burst.
+func TestTLSIdleWait(t *testing.T) {
+	c, client := pair(t, Options{})
+	h := &handler{tokens: make(chan string, 16)}
+	done := make(chan error, 1)
+	go func() {
+		if err := c.StartTLS(context.Background(), selfSigned(t)); err != nil {
+			done <- err
+			return
+		}
+		done <- c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h)
+	}()
+	// A client-side TLS conn over a splitter that lets the test release bytes in steps.
+	tc := tls.Client(client, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tc.Write([]byte(header))
+	if got := <-h.tokens; got != "stream" {
+		t.Fatalf("got %q", got)
+	}
+	tc.Write([]byte("<message>"))
+	tc.Write([]byte("<body>x</body></message>"))
+	tc.Write([]byte("<iq/><presence/>"))
+	for _, want := range []string{"message", "iq", "presence"} {
+		select {
+		case got := <-h.tokens:
+			if got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s: the TLS reader did not wake", want)
+		}
+	}
+	c.Write([]byte("<r/>"))
+	buf := make([]byte, 4)
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(tc, buf); err != nil || string(buf) != "<r/>" {
+		t.Fatalf("read %q %v", buf, err)
+	}
+	tc.Close()
+	if err := <-done; err == nil {
+		t.Fatal("reader did not end")
+	}
+}
+
+func BenchmarkWrite(b *testing.B) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+		}
+	}()
+	nc, _ := net.Dial("tcp", ln.Addr().String())
+	c, _ := New(nc.(*net.TCPConn), Options{})
+	defer c.Close(ReasonShutdown)
+	msg := []byte("<message to='juliet@example.org/balcony' from='romeo@example.net/orchard' type='chat' id='x'><body>Wherefore art thou?</body></message>")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		for c.Write(msg) == ErrSlowConsumer {
+		}
+	}
+	c.Flush(context.Background())
+}
