@@ -22,6 +22,9 @@ import (
 	"github.com/starling-xmpp/starling/node/config"
 	"github.com/starling-xmpp/starling/node/conn"
 	"github.com/starling-xmpp/starling/node/httpapi"
+	"github.com/starling-xmpp/starling/node/im/offline"
+	"github.com/starling-xmpp/starling/node/im/presence"
+	"github.com/starling-xmpp/starling/node/im/roster"
 	"github.com/starling-xmpp/starling/node/metrics"
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/storage"
@@ -87,13 +90,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err er
 		return nil, err
 	}
 	n.tls = tlsCfg
-	n.router = router.New(router.Options{
+	ropts := router.Options{
 		Domains:  cfg.VirtualHosts,
 		Accounts: n.accounts,
 		Logger:   n.log,
 		Observe:  n.metrics.ObserveRoute,
-	})
-	if err := n.registerFeatures(); err != nil {
+	}
+	var off *offline.Offline
+	if cfg.OfflineMessagesLimit > 0 {
+		if off, err = offline.New(offline.Options{Store: n.store, Limit: cfg.OfflineMessagesLimit, Logger: n.log}); err != nil {
+			return nil, fmt.Errorf("offline storage: %w", err)
+		}
+		ropts.Offline = off
+	}
+	n.router = router.New(ropts)
+	if err := n.registerFeatures(off); err != nil {
 		return nil, err
 	}
 	limits := xml.DefaultLimits()
@@ -151,7 +162,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err er
 }
 
 // registerFeatures wires every feature module into the router: the one place that lists them.
-func (n *Node) registerFeatures() error {
+func (n *Node) registerFeatures(off *offline.Offline) error {
+	ros, err := roster.New(roster.Options{Store: n.store, Router: n.router, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("roster: %w", err)
+	}
+	popts := presence.Options{Router: n.router, Roster: ros, Logger: n.log}
+	if off != nil {
+		popts.Offline = off
+	}
+	pres, err := presence.New(popts)
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	n.router.HandlePresence(pres)
+	n.router.HandleIQ(roster.NS, roster.NewHandler(ros, pres))
 	return nil
 }
 
