@@ -154,6 +154,14 @@ func FuzzDecoder(f *testing.F) {
 		if errString(err) != errString(err2) || ended != ended2 || strings.Join(elems, "\n") != strings.Join(elems2, "\n") {
 			t.Fatalf("split changed the result: %v / %v", err, err2)
 		}
+		// Tight limits derived from the input: splitting must not change
+		// which limit trips, or where.
+		tight := Limits{MaxStanzaBytes: 40 + len(data)%97, MaxDepth: 1 + len(data)%4, MaxAttrs: 1 + len(data)%3, MaxNameBytes: 14 + len(data)%5, MaxNSDecls: 1 + len(data)%3}
+		t1 := decodeChunks(tight, in)
+		t2 := decodeChunks(tight, in[:len(in)/3], in[len(in)/3:])
+		if errString(t1.err) != errString(t2.err) || strings.Join(t1.toks, "\n") != strings.Join(t2.toks, "\n") {
+			t.Fatalf("split changed the result under %+v: %v / %v", tight, t1.err, t2.err)
+		}
 		if err != nil {
 			var xe *Error
 			if !errors.As(err, &xe) || !knownConditions[xe.Condition] {
