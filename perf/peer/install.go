@@ -48,7 +48,7 @@ func EnsurePackages(ctx context.Context, log *slog.Logger, pkgs ...string) error
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("packages %v are missing and installing needs root", missing)
 	}
-	restore, err := guardServices()
+	restore, err := guardServices(policyRC)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func EnsurePackages(ctx context.Context, log *slog.Logger, pkgs ...string) error
 
 // guardServices makes sure policy-rc.d forbids service starts and returns
 // a function that puts the previous state back.
-func guardServices() (func(), error) {
+func guardServices(policyRC string) (func(), error) {
 	old, err := os.ReadFile(policyRC)
 	switch {
 	case err == nil && bytes.Contains(old, []byte("exit 101")):
