@@ -9,9 +9,9 @@ import (
 
 func TestGuardServices(t *testing.T) {
 	tests := []struct {
-		name    string
-		before  *string // nil: no file
-		after   *string // nil: no file after restore
+		name   string
+		before *string // nil: no file
+		after  *string // nil: no file after restore
 	}{
 		{"absent", nil, nil},
 		{"already denies", ptr("#!/bin/sh\n# docker\nexit 101\n"), ptr("#!/bin/sh\n# docker\nexit 101\n")},
