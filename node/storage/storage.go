@@ -238,13 +238,26 @@ func CheckRosterItem(it RosterItem) error {
 	}
 	for _, g := range it.Groups {
 		// RFC 6121 §2.3.3 forbids empty group names; control characters
-		// other than tab and newlines cannot travel in XML 1.0, which
-		// lets backends use one as a separator.
+		// other than tab and newlines cannot travel in XML 1.0, so a name
+		// with one did not come from a client.
 		if g == "" || strings.ContainsFunc(g, isXMLForbidden) {
 			return fmt.Errorf("%w: roster item %q has group %q: empty or with a control character", ErrInvalid, it.Contact, g)
 		}
 	}
 	return nil
+}
+
+// NormalizeRosterItem returns it with empty Groups and PendingInStanza set
+// to nil, the form backends return, so that what is read back equals what
+// was written.
+func NormalizeRosterItem(it RosterItem) RosterItem {
+	if len(it.Groups) == 0 {
+		it.Groups = nil
+	}
+	if len(it.PendingInStanza) == 0 {
+		it.PendingInStanza = nil
+	}
+	return it
 }
 
 // isXMLForbidden reports whether r is a C0 control character that XML 1.0

@@ -82,7 +82,7 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 		}
 		for _, q := range []string{
 			`DELETE FROM credentials WHERE jid = $1`,
-			`DELETE FROM roster_items WHERE owner = $1`,
+			`DELETE FROM rosters WHERE owner = $1`,
 			`DELETE FROM offline_messages WHERE owner = $1`,
 			`DELETE FROM users WHERE jid = $1`,
 		} {

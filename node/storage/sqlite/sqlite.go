@@ -68,7 +68,6 @@ type Store struct {
 	stRosterVer   *sql.Stmt
 	stCountOff    *sql.Stmt
 	stUserExists  *sql.Stmt
-	stRosterItem  *sql.Stmt
 	stOfflineMsgs *sql.Stmt
 }
 
@@ -222,12 +221,10 @@ func (s *Store) prepare(ctx context.Context) error {
 		sql string
 	}{
 		{&s.stCredential, `SELECT salt, iterations, stored_key, server_key FROM credentials WHERE jid = ? AND hash = ?`},
-		{&s.stRoster, `SELECT (SELECT roster_version FROM users WHERE jid = ?1), ` + itemColumns + `
-			FROM roster_items WHERE owner = ?1 ORDER BY contact`},
-		{&s.stRosterVer, `SELECT roster_version FROM users WHERE jid = ?`},
+		{&s.stRoster, `SELECT version, items FROM rosters WHERE owner = ?`},
+		{&s.stRosterVer, `SELECT version FROM rosters WHERE owner = ?`},
 		{&s.stCountOff, `SELECT count(*) FROM offline_messages WHERE owner = ?`},
 		{&s.stUserExists, `SELECT EXISTS (SELECT 1 FROM users WHERE jid = ?)`},
-		{&s.stRosterItem, `SELECT ` + itemColumns + ` FROM roster_items WHERE owner = ? AND contact = ?`},
 		{&s.stOfflineMsgs, `SELECT id, stanza, stored FROM offline_messages WHERE owner = ? ORDER BY id`},
 	}
 	for _, st := range stmts {
@@ -271,7 +268,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the prepared statements and both pools.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stCredential, s.stRoster, s.stRosterVer, s.stCountOff, s.stUserExists, s.stRosterItem, s.stOfflineMsgs} {
+	for _, st := range []*sql.Stmt{s.stCredential, s.stRoster, s.stRosterVer, s.stCountOff, s.stUserExists, s.stOfflineMsgs} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -74,7 +74,7 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 	return s.tx(ctx, "delete user "+user, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM credentials WHERE jid = ?`,
-			`DELETE FROM roster_items WHERE owner = ?`,
+			`DELETE FROM rosters WHERE owner = ?`,
 			`DELETE FROM offline_messages WHERE owner = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, user); err != nil {

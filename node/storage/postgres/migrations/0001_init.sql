@@ -7,13 +7,11 @@
 
 -- Accounts. The bare JID is the key every other table refers to, so that
 -- the login path (credential, roster, offline count) reads one index each
--- without a join. roster_version lives here because it is per owner and
--- must survive the roster becoming empty.
+-- without a join.
 CREATE TABLE users (
-	jid            text        COLLATE "C" NOT NULL PRIMARY KEY,
-	domain         text        COLLATE "C" NOT NULL,
-	roster_version bigint      NOT NULL DEFAULT 0,
-	created        timestamptz NOT NULL DEFAULT now()
+	jid     text        COLLATE "C" NOT NULL PRIMARY KEY,
+	domain  text        COLLATE "C" NOT NULL,
+	created timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE INDEX users_domain ON users (domain, jid);
@@ -29,18 +27,15 @@ CREATE TABLE credentials (
 	PRIMARY KEY (jid, hash)
 );
 
--- Roster items (RFC 6121 §2.1): one row per item, read whole at login.
-CREATE TABLE roster_items (
-	owner             text    COLLATE "C" NOT NULL REFERENCES users (jid) ON DELETE CASCADE,
-	contact           text    COLLATE "C" NOT NULL,
-	name              text    NOT NULL DEFAULT '',
-	groups            text[]  NOT NULL DEFAULT '{}',
-	subscription      text    NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
-	pending_out       boolean NOT NULL DEFAULT false,
-	pending_in        boolean NOT NULL DEFAULT false,
-	pending_in_stanza bytea,
-	pre_approved      boolean NOT NULL DEFAULT false,
-	PRIMARY KEY (owner, contact)
+-- Rosters (RFC 6121 §2.1), one row per owner: items holds every item,
+-- encoded by package rostercodec, and version the roster version (RFC 6121
+-- §2.6), in the same row so that a fetch reads both from one snapshot.
+-- Every login reads the roster; one row costs a fraction of one row per
+-- item. A row is created by the first change; no row means version 0.
+CREATE TABLE rosters (
+	owner   text   COLLATE "C" NOT NULL PRIMARY KEY REFERENCES users (jid) ON DELETE CASCADE,
+	version bigint NOT NULL,
+	items   bytea  NOT NULL
 );
 
 -- Offline messages (XEP-0160). A sequence never reuses an id, so a client's

@@ -1,12 +1,10 @@
 -- Accounts. The bare JID is the key every other table refers to, so that
 -- the login path (credential, roster, offline count) reads one index each
--- without a join. roster_version lives here because it is per owner and
--- must survive the roster becoming empty.
+-- without a join.
 CREATE TABLE users (
-	jid            TEXT    NOT NULL PRIMARY KEY,
-	domain         TEXT    NOT NULL,
-	roster_version INTEGER NOT NULL DEFAULT 0,
-	created        INTEGER NOT NULL -- unix milliseconds
+	jid     TEXT    NOT NULL PRIMARY KEY,
+	domain  TEXT    NOT NULL,
+	created INTEGER NOT NULL -- unix milliseconds
 ) WITHOUT ROWID;
 
 CREATE INDEX users_domain ON users (domain, jid);
@@ -22,22 +20,17 @@ CREATE TABLE credentials (
 	PRIMARY KEY (jid, hash)
 ) WITHOUT ROWID;
 
--- Roster items (RFC 6121 §2.1). groups holds the group names joined by
--- U+001F (a control character XML cannot carry, so no name contains it):
--- the roster is read whole at every login, and splitting one string is far
--- cheaper than a join or decoding JSON.
-CREATE TABLE roster_items (
-	owner             TEXT    NOT NULL REFERENCES users (jid) ON DELETE CASCADE,
-	contact           TEXT    NOT NULL,
-	name              TEXT    NOT NULL DEFAULT '',
-	groups            TEXT    NOT NULL DEFAULT '',
-	subscription      TEXT    NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
-	pending_out       INTEGER NOT NULL DEFAULT 0,
-	pending_in        INTEGER NOT NULL DEFAULT 0,
-	pending_in_stanza BLOB,
-	pre_approved      INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (owner, contact)
-) WITHOUT ROWID;
+-- Rosters (RFC 6121 §2.1), one row per owner: items holds every item,
+-- encoded by package rostercodec, and version the roster version (RFC 6121
+-- §2.6), in the same row so that a fetch reads both from one snapshot.
+-- Every login reads the roster; one row of two columns costs a fraction of
+-- one row of nine columns per item.
+-- A row is created by the first change; no row means version 0, no items.
+CREATE TABLE rosters (
+	owner   TEXT    NOT NULL PRIMARY KEY REFERENCES users (jid) ON DELETE CASCADE,
+	version INTEGER NOT NULL,
+	items   BLOB    NOT NULL
+);
 
 -- Offline messages (XEP-0160). AUTOINCREMENT so that an id is never reused
 -- after the newest message is deleted: a client's "delete up to id" must not
