@@ -572,20 +572,20 @@ func testConcurrentWriters(t *testing.T, s storage.Store) {
 				o := owner((w + i) % owners)
 				c := fmt.Sprintf("contact-%d-%d@example.net", w, i)
 				if _, err := s.PutRosterItem(ctx(t), o, storage.RosterItem{Contact: c, Subscription: storage.SubTo}); err != nil {
-					errs <- fmt.Errorf("PutRosterItem: %w", err)
+					errs <- fmt.Errorf("put roster item: %w", err)
 				}
 				err := s.StoreOffline(ctx(t), o, fmt.Appendf(nil, "<message from='%s'/>", c), quota)
 				if errors.Is(err, storage.ErrQuotaExceeded) {
 					quotaHits.Store(o, true)
 				} else if err != nil {
-					errs <- fmt.Errorf("StoreOffline: %w", err)
+					errs <- fmt.Errorf("store offline: %w", err)
 				}
 				// Readers run beside the writers, as logins do.
 				if _, err := s.Credential(ctx(t), o, storage.HashSHA256); err != nil {
-					errs <- fmt.Errorf("Credential: %w", err)
+					errs <- fmt.Errorf("read credential: %w", err)
 				}
 				if _, _, err := s.Roster(ctx(t), o); err != nil {
-					errs <- fmt.Errorf("Roster: %w", err)
+					errs <- fmt.Errorf("read roster: %w", err)
 				}
 			}
 		}()
