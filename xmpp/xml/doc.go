@@ -6,7 +6,8 @@
 // [Decoder.Next]: the stream header ([StreamStart]), each complete depth-1
 // element such as a stanza or a nonza ([ElementKind]), and the closing
 // stream tag ([StreamEnd]). Whitespace between depth-1 elements (keepalives)
-// is skipped. [ErrNeedMore] means the buffer holds no complete token yet.
+// is skipped. [ErrNeedMore] means the buffer holds no complete token yet;
+// after StreamEnd, Next returns io.EOF.
 //
 // Lifetime rule: an [*Element] returned by Next, and every slice its methods
 // return, are views into the decoder's buffer and reused arenas. They stay
@@ -16,18 +17,22 @@
 // and 'to' rewritten) without re-serialising it.
 //
 // Limits (see [Limits]) are enforced while scanning, before a token is
-// complete: the size of one depth-1 element, the nesting depth below the
-// stream element, the attributes per element and the length of a qualified
-// name. Exceeding one is a policy-violation stream error.
+// complete: the size of one depth-1 element (and of the stream header), the
+// nesting depth below the stream element, the attributes per element, the
+// length of a qualified name and the namespace declarations in scope.
+// Exceeding one is a policy-violation stream error whose text names the
+// limit; the buffer never grows beyond what the stanza limit needs.
 //
 // The XMPP restrictions are enforced too: no comments, processing
 // instructions, DTDs or entities other than the five predefined ones
 // (restricted-xml); the XML declaration only at the start of a stream and
 // only with encoding UTF-8 (unsupported-encoding); UTF-8 only, legal XML
 // characters only, namespaces resolved per "Namespaces in XML 1.0"
-// (bad-namespace-prefix). Every error is an [*Error] naming the RFC 6120
-// stream error condition and the stream offset where it was found; after an
-// error the decoder is dead and keeps returning it.
+// (bad-namespace-prefix); the stream element must be
+// {http://etherx.jabber.org/streams}stream (invalid-namespace); character
+// data at stream level is bad-format. Every error is an [*Error] naming the
+// RFC 6120 stream error condition and the stream offset where it was found;
+// after an error the decoder is dead and keeps returning it.
 //
 // Deliberate leniencies: unescaped '>' and quote characters in character
 // data are accepted (RFC 6120 §11.1 forbids them, but deployed clients send
@@ -39,7 +44,8 @@
 // values escaped.
 //
 // Memory: the read buffer comes from a size-classed sync.Pool, starts at
-// 4 KiB and grows only when a token does not fit; [Decoder.Release] returns it
+// 4 KiB and grows when a token does not fit (or, up to 64 KiB, when reads
+// keep filling it); [Decoder.Release] returns it
 // (and the parse arenas) when nothing is pending, so an idle connection holds
-// only the Decoder itself (a few hundred bytes).
+// only the Decoder itself (about 500 bytes).
 package xml
