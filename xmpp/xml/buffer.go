@@ -76,5 +76,8 @@ func (w *work) trim() {
 	if cap(w.runs)*16 > maxKeptArena {
 		w.runs = nil
 	}
+	if cap(w.check) > maxKeptArena {
+		w.check = nil
+	}
 	w.doc.src = nil
 }

@@ -680,3 +680,14 @@ func TestErrorOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsInDocumentOrder checks that among the errors the parse pass
+// finds, the first in the input is reported: a bad reference in text is not
+// overtaken by a later namespace error. (Framing errors and illegal
+// characters are found by earlier passes and take precedence over both.)
+func TestErrorsInDocumentOrder(t *testing.T) {
+	r := decodeChunks(Limits{}, []byte(streamHdr+`<a>&foo;<b x:y='1'/></a>`))
+	if condition(r.err) != CondRestrictedXML {
+		t.Fatalf("got %v, want the entity error first", r.err)
+	}
+}

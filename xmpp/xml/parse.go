@@ -49,6 +49,7 @@ type work struct {
 	scope []binding
 	runs  []textRun
 	tmp   []attrRec
+	check []byte // scratch for validating references in character data
 
 	lim   Limits
 	base  int64 // stream offset of doc.src[0]
@@ -151,6 +152,13 @@ func (p *work) addRun(off, n int, cdata bool) error {
 	if !cdata {
 		if bytes.IndexByte(raw, '&') >= 0 {
 			dec = true
+			// Check the references now, so that the parse pass reports its
+			// errors in document order; the text is decoded when the
+			// element closes.
+			var err error
+			if p.check, err = p.decode(p.check[:0], off, off+n, false); err != nil {
+				return err
+			}
 		}
 		if k := bytes.IndexByte(raw, ']'); k >= 0 {
 			if m := bytes.Index(raw[k:], []byte("]]>")); m >= 0 {
