@@ -82,6 +82,7 @@ func redact(err error) error {
 // OpenConfig is Open with a parsed pool configuration, for callers that set
 // fields a URI cannot carry.
 func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opts Options) (*Store, error) {
+	cfg = cfg.Copy() // the caller's configuration stays as it was
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -78,6 +79,27 @@ func TestSharedFileWriters(t *testing.T) {
 	}
 	if c, err := ss[2].CountOffline(t.Context(), owner); err != nil || c != n {
 		t.Fatalf("CountOffline = %d, %v; want %d", c, err, n)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "dir", "starling.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateUser(t.Context(), "a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s has mode %v: others can read the credentials", filepath.Base(p), mode)
+		}
 	}
 }
 

@@ -91,6 +91,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite database %q: create directory: %w", path, err)
 		}
 	}
+	// The file holds SCRAM keys: create it readable by the node alone.
+	// SQLite gives the -wal and -shm files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %q: %w", path, err)
+	}
+	f.Close()
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -120,7 +127,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	readQ.Set("_query_only", "1")
 
 	s := &Store{log: log}
-	var err error
 	if s.write, err = sql.Open("sqlite", path+"?"+writeQ.Encode()); err != nil {
 		return nil, fmt.Errorf("open sqlite database %q: %w", path, err)
 	}
