@@ -64,17 +64,18 @@ enum {
 	MAX_CONNS = 65536,
 };
 
-// policy is the value of the ports map: limits apply to each direction
+// policy is the value of the policies map: limits apply to each direction
 // separately (Tigase checks sent >= limit || received >= limit).
 struct policy {
 	__u64 per_window;  // bytes per window, 0 = unlimited
 	__u64 lifetime;    // bytes for the connection's life, 0 = unlimited
-	__u32 slot;        // index into the stats array, owned by the loader
 	__u32 action;      // enum action
+	__u32 _pad;
 };
 
 struct dir_state {
 	__u64 window;       // index of the window window_bytes belongs to
+	__u64 window_end;   // when it ends, in the programs' clock (ns)
 	__u64 window_bytes; // payload bytes passed in that window
 	__u64 total_bytes;  // payload bytes passed over the connection's life
 	__u64 dropped;      // payload bytes dropped by a fence (retransmits too)
@@ -89,7 +90,7 @@ struct conn_state {
 	__u8 remote_addr[16];
 	__u16 local_port;
 	__u16 remote_port;
-	__u16 policy_port;    // the ports map key that matched
+	__u16 policy_port;    // the policed port that matched
 	__u8 family;          // 4 or 6
 	__u8 flags;           // enum conn_flag
 };
@@ -110,7 +111,9 @@ struct event {
 	__u8 _pad[6];
 };
 
-// stats is one per-CPU slot per policed port; the collector sums the CPUs.
+// port_stats is one per-CPU slot per policed port; the collector sums the
+// CPUs. Only its own CPU writes a slot (programs do not migrate), so plain
+// increments are enough.
 struct port_stats {
 	__u64 bytes[2];
 	__u64 dropped[2];
@@ -128,12 +131,23 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 const enum dir_flag *unused_dir_flag __attribute__((unused));
 const struct event *unused_event __attribute__((unused));
 
+// port_slots maps a TCP port to 1 + its slot in policies and stats, 0 for
+// a port without a policy. An array indexed by port, rather than a hash,
+// because every TCP packet of the node looks up both its ports here: the
+// verifier inlines an array lookup into a bounds check and an add.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} port_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_PORTS);
-	__type(key, __u16);
+	__type(key, __u32);
 	__type(value, struct policy);
-} ports SEC(".maps");
+} policies SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -174,7 +188,7 @@ static __always_inline void emit_event(struct port_stats *st, __u64 cookie, stru
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&st->lost_events, 1);
+		st->lost_events++;
 		return;
 	}
 	e->cookie = cookie;
@@ -200,9 +214,21 @@ struct packet {
 	__u16 sport;
 	__u16 dport;
 	__u8 family;
-	__u8 saddr[16];
-	__u8 daddr[16];
 };
+
+// header returns len bytes of the packet at off: a pointer into the packet
+// when they lie in its linear part (always so for TCP headers in practice,
+// and much cheaper than a helper call), else a copy in buf.
+static __always_inline void *header(struct __sk_buff *skb, __u32 off, void *buf, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	if (off < 4096 && data + off + len <= end)
+		return data + off;
+	if (bpf_skb_load_bytes(skb, off, buf, len))
+		return 0;
+	return buf;
+}
 
 // parse reads the IP and TCP headers starting at the network header (where
 // cgroup_skb programs start) and reports whether this is TCP. The payload
@@ -210,35 +236,37 @@ struct packet {
 // TCP packets carry 0 or a 16-bit value there.
 static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 {
-	__u8 vihl;
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+		struct tcphdr tcp;
+		__u8 ext[2];
+	} buf;
 	__u32 off;
 
-	if (bpf_skb_load_bytes(skb, 0, &vihl, 1))
+	__u8 *vihl = header(skb, 0, &buf, 1);
+	if (!vihl)
 		return 0;
-	if ((vihl >> 4) == 4) {
-		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return 0;
-		if (ip.protocol != IPPROTO_TCP)
+	if ((*vihl >> 4) == 4) {
+		struct iphdr *ip = header(skb, 0, &buf, sizeof(*ip));
+		if (!ip || ip->protocol != IPPROTO_TCP)
 			return 0;
 		// Non-first fragments carry no TCP header.
-		if (ip.frag_off & bpf_htons(0x1fff))
+		if (ip->frag_off & bpf_htons(0x1fff))
 			return 0;
-		off = (__u32)ip.ihl * 4;
+		off = (__u32)ip->ihl * 4;
 		p->family = 4;
-		__builtin_memcpy(p->saddr, &ip.saddr, 4);
-		__builtin_memcpy(p->daddr, &ip.daddr, 4);
-	} else if ((vihl >> 4) == 6) {
-		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+	} else if ((*vihl >> 4) == 6) {
+		struct ipv6hdr *ip6 = header(skb, 0, &buf, sizeof(*ip6));
+		if (!ip6)
 			return 0;
-		off = sizeof(ip6);
-		__u8 next = ip6.nexthdr;
+		off = sizeof(*ip6);
+		__u8 next = ip6->nexthdr;
 		// BIG TCP puts a Hop-by-Hop header (jumbo payload option) before
 		// TCP on packets over 64 KiB; skip it, or most bytes go uncounted.
 		if (next == IPPROTO_HOPOPTS) {
-			__u8 ext[2];
-			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+			__u8 *ext = header(skb, off, &buf, 2);
+			if (!ext)
 				return 0;
 			next = ext[0];
 			off += ((__u32)ext[1] + 1) * 8;
@@ -246,21 +274,36 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 		if (next != IPPROTO_TCP)
 			return 0;
 		p->family = 6;
-		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
 	} else {
 		return 0;
 	}
 
-	struct tcphdr th;
-	if (bpf_skb_load_bytes(skb, off, &th, sizeof(th)))
+	struct tcphdr *th = header(skb, off, &buf, sizeof(*th));
+	if (!th)
 		return 0;
-	__u32 hdr = off + (__u32)th.doff * 4;
+	__u32 hdr = off + (__u32)th->doff * 4;
 	p->payload = skb->len > hdr ? skb->len - hdr : 0;
-	p->seq = bpf_ntohl(th.seq);
-	p->sport = bpf_ntohs(th.source);
-	p->dport = bpf_ntohs(th.dest);
+	p->seq = bpf_ntohl(th->seq);
+	p->sport = bpf_ntohs(th->source);
+	p->dport = bpf_ntohs(th->dest);
 	return 1;
+}
+
+// addresses copies the packet's IP addresses into the connection's state,
+// local first. Only a connection's first packet needs them.
+static __always_inline void addresses(struct __sk_buff *skb, struct conn_state *cs, __u8 family, __u8 dir)
+{
+	// Source then destination: at 12 in IPv4, at 8 in IPv6. A failed
+	// load leaves zeros, which only the live view and Destroy read.
+	__u8 *src = dir == DIR_INGRESS ? cs->remote_addr : cs->local_addr;
+	__u8 *dst = dir == DIR_INGRESS ? cs->local_addr : cs->remote_addr;
+	if (family == 4) {
+		bpf_skb_load_bytes(skb, 12, src, 4);
+		bpf_skb_load_bytes(skb, 16, dst, 4);
+	} else {
+		bpf_skb_load_bytes(skb, 8, src, 16);
+		bpf_skb_load_bytes(skb, 24, dst, 16);
+	}
 }
 
 // new_conn records a connection on its first payload packet. Sockets that
@@ -289,21 +332,18 @@ static __always_inline struct conn_state *new_conn(struct __sk_buff *skb, __u64 
 	}
 
 	struct conn_state cs = {};
+	addresses(skb, &cs, p->family, dir);
 	if (dir == DIR_INGRESS) {
-		__builtin_memcpy(cs.local_addr, p->daddr, 16);
-		__builtin_memcpy(cs.remote_addr, p->saddr, 16);
 		cs.local_port = p->dport;
 		cs.remote_port = p->sport;
 	} else {
-		__builtin_memcpy(cs.local_addr, p->saddr, 16);
-		__builtin_memcpy(cs.remote_addr, p->daddr, 16);
 		cs.local_port = p->sport;
 		cs.remote_port = p->dport;
 	}
 	cs.family = p->family;
 	cs.policy_port = policy_port;
 	if (bpf_map_update_elem(&conns, &cookie, &cs, BPF_NOEXIST) == 0)
-		__sync_fetch_and_add(&st->conns, 1);
+		st->conns++;
 	return bpf_map_lookup_elem(&conns, &cookie);
 }
 
@@ -315,7 +355,7 @@ static __always_inline int over(__u64 cur, __u64 n, __u64 limit)
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
-	struct packet p = {};
+	struct packet p;
 	if (!parse(skb, &p))
 		return 1;
 	// Segments without payload (ACK, FIN, RST, SYN) always pass: a fence
@@ -323,29 +363,32 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (p.payload == 0)
 		return 1;
 
-	__u16 local = dir == DIR_INGRESS ? p.dport : p.sport;
-	__u16 remote = dir == DIR_INGRESS ? p.sport : p.dport;
-	__u16 port = local;
-	struct policy *pol = bpf_map_lookup_elem(&ports, &port);
-	if (!pol) {
+	__u32 local = dir == DIR_INGRESS ? p.dport : p.sport;
+	__u32 remote = dir == DIR_INGRESS ? p.sport : p.dport;
+	__u32 port = local;
+	__u32 *slotp = bpf_map_lookup_elem(&port_slots, &port);
+	if (!slotp)
+		return 1;
+	if (!*slotp) {
 		port = remote;
-		pol = bpf_map_lookup_elem(&ports, &port);
-		if (!pol)
+		slotp = bpf_map_lookup_elem(&port_slots, &port);
+		if (!slotp || !*slotp)
 			return 1;
 	}
-	__u32 slot = pol->slot;
+	__u32 slot = *slotp - 1;
+	struct policy *pol = bpf_map_lookup_elem(&policies, &slot);
 	struct port_stats *st = bpf_map_lookup_elem(&stats, &slot);
-	if (!st)
+	if (!pol || !st)
 		return 1;
 
 	__u64 cookie = test_cookie ? test_cookie : bpf_get_socket_cookie(skb);
 	struct conn_state *cs = bpf_map_lookup_elem(&conns, &cookie);
 	if (!cs) {
-		cs = new_conn(skb, cookie, &p, dir, port, st);
+		cs = new_conn(skb, cookie, &p, dir, (__u16)port, st);
 		if (!cs) {
 			// Not recorded (closing socket or map trouble): count it
 			// globally so the listener totals stay right.
-			__sync_fetch_and_add(&st->bytes[dir], p.payload);
+			st->bytes[dir] += p.payload;
 			return 1;
 		}
 	}
@@ -363,14 +406,21 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if ((__u32)ahead < p.payload)
 			n = (__u32)ahead;
 	}
-	__u64 now = (bpf_ktime_get_ns() + clock_offset_ns) / window_ns;
-	__u64 seen = d->window;
-	if (seen != now && __sync_val_compare_and_swap(&d->window, seen, now) == seen) {
-		// A new window: forget its bytes and the per-window flags. The
-		// other direction rolls on its own packets.
-		d->window_bytes = 0;
-		__sync_fetch_and_and(&d->flags, ~(__u32)(FLAG_FENCED_WINDOW | FLAG_NOTIFIED_WINDOW));
+	// Comparing with the window's end spares a 64-bit division on all
+	// but the first packet of each window.
+	__u64 t = bpf_ktime_get_ns() + clock_offset_ns;
+	if (t >= d->window_end) {
+		__u64 win = t / window_ns;
+		__u64 seen = d->window;
+		if (seen != win && __sync_val_compare_and_swap(&d->window, seen, win) == seen) {
+			// A new window: forget its bytes and the per-window flags.
+			// The other direction rolls on its own packets.
+			d->window_bytes = 0;
+			__sync_fetch_and_and(&d->flags, ~(__u32)(FLAG_FENCED_WINDOW | FLAG_NOTIFIED_WINDOW));
+			d->window_end = (win + 1) * window_ns;
+		}
 	}
+	__u64 now = d->window;
 
 	if (d->flags & (FLAG_FENCED | FLAG_FENCED_WINDOW))
 		goto fenced;
@@ -389,7 +439,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		// cross it is dropped whole, so the peer never gets past the limit.
 		__u32 old = __sync_fetch_and_or(&d->flags, FLAG_FENCED | FLAG_NOTIFIED);
 		if (!(old & FLAG_NOTIFIED)) {
-			__sync_fetch_and_add(&st->events[ACTION_DISC], 1);
+			st->events[ACTION_DISC]++;
 			emit_event(st, cookie, cs, EVENT_LIMIT, dir, ACTION_DISC, scope, 1, now);
 		}
 		goto fenced;
@@ -404,7 +454,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			fence = FLAG_FENCED_WINDOW;
 		__u32 old = __sync_fetch_and_or(&d->flags, FLAG_NOTIFIED_WINDOW | fence);
 		if (!(old & FLAG_NOTIFIED_WINDOW)) {
-			__sync_fetch_and_add(&st->events[ACTION_DROP], 1);
+			st->events[ACTION_DROP]++;
 			emit_event(st, cookie, cs, EVENT_LIMIT, dir, ACTION_DROP, scope, fence != 0, now);
 		}
 		if (fence)
@@ -419,12 +469,12 @@ pass:
 		__sync_fetch_and_or(&d->flags, FLAG_SEQ);
 	__sync_fetch_and_add(&d->window_bytes, n);
 	__sync_fetch_and_add(&d->total_bytes, n);
-	__sync_fetch_and_add(&st->bytes[dir], n);
+	st->bytes[dir] += n;
 	return 1;
 
 fenced:
 	__sync_fetch_and_add(&d->dropped, n);
-	__sync_fetch_and_add(&st->dropped[dir], n);
+	st->dropped[dir] += n;
 	return 0;
 }
 
@@ -451,13 +501,13 @@ int throttle_release(struct bpf_sock *sk)
 	struct conn_state *cs = bpf_map_lookup_elem(&conns, &cookie);
 	if (!cs || (cs->flags & CONN_RELEASED))
 		return 1;
-	__u16 port = cs->policy_port;
-	struct policy *pol = bpf_map_lookup_elem(&ports, &port);
-	__u32 slot = pol ? pol->slot : 0;
+	__u32 port = cs->policy_port;
+	__u32 *slotp = bpf_map_lookup_elem(&port_slots, &port);
+	__u32 slot = slotp && *slotp ? *slotp - 1 : 0;
 	struct port_stats *st = bpf_map_lookup_elem(&stats, &slot);
 	if (!st)
 		return 1;
-	__sync_fetch_and_add(&st->closed, 1);
+	st->closed++;
 	emit_event(st, cookie, cs, EVENT_CLOSED, 0, 0, 0, 0,
 		   (bpf_ktime_get_ns() + clock_offset_ns) / window_ns);
 	if ((cs->dir[0].flags | cs->dir[1].flags) & (FLAG_FENCED | FLAG_FENCED_WINDOW))

@@ -46,6 +46,7 @@ const (
 type ThrottleDirState struct {
 	_           structs.HostLayout
 	Window      uint64
+	WindowEnd   uint64
 	WindowBytes uint64
 	TotalBytes  uint64
 	Dropped     uint64
@@ -87,8 +88,8 @@ type ThrottlePolicy struct {
 	_         structs.HostLayout
 	PerWindow uint64
 	Lifetime  uint64
-	Slot      uint32
 	Action    uint32
+	Pad       uint32
 }
 
 type ThrottlePortStats struct {
@@ -114,7 +115,8 @@ const (
 const (
 	ThrottleMapConns            = "conns"
 	ThrottleMapEvents           = "events"
-	ThrottleMapPorts            = "ports"
+	ThrottleMapPolicies         = "policies"
+	ThrottleMapPortSlots        = "port_slots"
 	ThrottleMapStats            = "stats"
 	ThrottleProgThrottleEgress  = "throttle_egress"
 	ThrottleProgThrottleIngress = "throttle_ingress"
@@ -181,10 +183,11 @@ type ThrottleProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ThrottleMapSpecs struct {
-	Conns  *ebpf.MapSpec `ebpf:"conns"`
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Ports  *ebpf.MapSpec `ebpf:"ports"`
-	Stats  *ebpf.MapSpec `ebpf:"stats"`
+	Conns     *ebpf.MapSpec `ebpf:"conns"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	Policies  *ebpf.MapSpec `ebpf:"policies"`
+	PortSlots *ebpf.MapSpec `ebpf:"port_slots"`
+	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // ThrottleVariableSpecs contains global variables before they are loaded into the kernel.
@@ -222,17 +225,19 @@ func (o *ThrottleObjects) Close() error {
 //
 // It can be passed to LoadThrottleObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ThrottleMaps struct {
-	Conns  *ebpf.Map `ebpf:"conns"`
-	Events *ebpf.Map `ebpf:"events"`
-	Ports  *ebpf.Map `ebpf:"ports"`
-	Stats  *ebpf.Map `ebpf:"stats"`
+	Conns     *ebpf.Map `ebpf:"conns"`
+	Events    *ebpf.Map `ebpf:"events"`
+	Policies  *ebpf.Map `ebpf:"policies"`
+	PortSlots *ebpf.Map `ebpf:"port_slots"`
+	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *ThrottleMaps) Close() error {
 	return _ThrottleClose(
 		m.Conns,
 		m.Events,
-		m.Ports,
+		m.Policies,
+		m.PortSlots,
 		m.Stats,
 	)
 }

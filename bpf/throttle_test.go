@@ -43,7 +43,8 @@ func TestLayouts(t *testing.T) {
 		key, val uintptr
 		wantType ebpf.MapType
 	}{
-		{ThrottleMapPorts, 2, unsafe.Sizeof(ThrottlePolicy{}), ebpf.Hash},
+		{ThrottleMapPortSlots, 4, 4, ebpf.Array},
+		{ThrottleMapPolicies, 4, unsafe.Sizeof(ThrottlePolicy{}), ebpf.Array},
 		{ThrottleMapConns, 8, unsafe.Sizeof(ThrottleConnState{}), ebpf.LRUHash},
 		{ThrottleMapStats, 4, unsafe.Sizeof(ThrottlePortStats{}), ebpf.PerCPUArray},
 	}

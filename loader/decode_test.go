@@ -96,8 +96,13 @@ func TestGoMatchesC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := spec.Maps[bpf.ThrottleMapPorts].MaxEntries; got != maxPorts {
-		t.Errorf("ports map holds %d, loader assumes %d", got, maxPorts)
+	for _, name := range []string{bpf.ThrottleMapPolicies, bpf.ThrottleMapStats} {
+		if got := spec.Maps[name].MaxEntries; got != maxPorts {
+			t.Errorf("map %s holds %d, loader assumes %d", name, got, maxPorts)
+		}
+	}
+	if got := spec.Maps[bpf.ThrottleMapPortSlots].MaxEntries; got != 1<<16 {
+		t.Errorf("port_slots holds %d, want one per port", got)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/starling-xmpp/starling/bpf"
 )
 
-// maxPorts is MAX_PORTS in bpf/throttle.c: the size of the ports and
+// maxPorts is MAX_PORTS in bpf/throttle.c: the size of the policies and
 // stats maps.
 const maxPorts = 256
 
@@ -212,8 +212,13 @@ func (l *Loader) SetPortPolicy(port uint16, p BytePolicy) error {
 		}
 		slot = uint32(len(l.slots))
 	}
-	v := bpf.ThrottlePolicy{PerWindow: p.PerWindow, Lifetime: p.Lifetime, Slot: slot, Action: uint32(p.Action)}
-	if err := l.objs.Ports.Update(port, &v, ebpf.UpdateAny); err != nil {
+	// The policy first, then the port that points to it: a packet never
+	// sees a port whose slot holds another port's policy.
+	v := bpf.ThrottlePolicy{PerWindow: p.PerWindow, Lifetime: p.Lifetime, Action: uint32(p.Action)}
+	if err := l.objs.Policies.Update(slot, &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set policy of port %d: %w", port, err)
+	}
+	if err := l.objs.PortSlots.Update(uint32(port), slot+1, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("set policy of port %d: %w", port, err)
 	}
 	l.slots[port] = slot

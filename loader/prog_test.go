@@ -133,10 +133,19 @@ func send(t testing.TB, prog *ebpf.Program, p *pkt) uint32 {
 	return v
 }
 
+// setPolicy polices port with p in slot 0, or in slot 1 for port 5278 (a
+// second policed port in the benchmarks).
 func setPolicy(t testing.TB, objs *bpf.ThrottleObjects, port uint16, p BytePolicy) {
 	t.Helper()
+	slot := uint32(0)
+	if port == 5278 {
+		slot = 1
+	}
 	v := bpf.ThrottlePolicy{PerWindow: p.PerWindow, Lifetime: p.Lifetime, Action: uint32(p.Action)}
-	if err := objs.Ports.Update(port, &v, ebpf.UpdateAny); err != nil {
+	if err := objs.Policies.Update(slot, &v, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.PortSlots.Update(uint32(port), slot+1, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
 }
