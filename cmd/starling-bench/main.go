@@ -81,6 +81,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	readme := fs.String("readme", "perf/README.md", "README whose results section is replaced (empty: none)")
 	repo := fs.String("repo", ".", "repository root to build Starling from")
 	bin := fs.String("starling-bin", "", "prebuilt starling binary (default: build ./cmd/starling)")
+	rev := fs.String("starling-rev", "HEAD", "git revision of Starling to build; empty builds the working tree as it is")
 	verbose := fs.Bool("v", false, "log every step")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,7 +101,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	absRepo, _ := filepath.Abs(*repo)
 	cfg := bench.Config{
-		Plan: p, Servers: strings.Split(*servers, ","), Dir: *dir, Repo: absRepo, StarlingBinary: *bin,
+		Plan: p, Servers: strings.Split(*servers, ","), Dir: *dir, Repo: absRepo, StarlingBinary: *bin, StarlingRev: *rev,
 		Holder: load.ProcessHolders(exe, "hold"), Log: log, Progress: stderr,
 		Command: "starling-bench " + strings.Join(args, " "),
 	}

@@ -36,6 +36,7 @@ type Config struct {
 	Dir            string   // state of the private instances
 	Repo           string   // module root, to build Starling
 	StarlingBinary string   // prebuilt starling; empty builds it
+	StarlingRev    string   // git revision to build ("HEAD"); empty builds the working tree
 	Holder         load.HolderFactory
 	Log            *slog.Logger
 	Progress       io.Writer // stderr; nil draws nothing
@@ -122,7 +123,9 @@ func (c Config) servers() ([]peer.Server, error) {
 	for _, n := range want {
 		switch n {
 		case "starling":
-			out = append(out, peer.NewStarling(opts, c.Repo, c.StarlingBinary, StarlingPort, StarlingTLSPort))
+			s := peer.NewStarling(opts, c.Repo, c.StarlingBinary, StarlingPort, StarlingTLSPort)
+			s.Rev = c.StarlingRev
+			out = append(out, s)
 		case "ejabberd":
 			out = append(out, peer.NewEjabberd(opts, EjabberdPort, EjabberdTLSPort))
 		case "prosody":

@@ -57,7 +57,7 @@ func TestCIPlanOnStarling(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	r, err := Execute(ctx, Config{Plan: CI(), Servers: []string{"starling"}, Dir: t.TempDir(), Repo: repo,
+	r, err := Execute(ctx, Config{Plan: CI(), Servers: []string{"starling"}, Dir: t.TempDir(), Repo: repo, StarlingRev: "HEAD",
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,11 @@ type Starling struct {
 	c2s, tls int
 	proc     process
 	built    string
+	// Rev, when set, builds that git revision of repo (exported with git
+	// archive) instead of the working tree, so a measurement does not pick
+	// up someone's uncommitted edits.
+	Rev string
+	rev string // the commit built
 }
 
 // NewStarling returns a Starling node on 127.0.0.1:c2sPort (plain/STARTTLS)
@@ -71,12 +76,19 @@ func (s *Starling) Check(ctx context.Context) error {
 		s.built = s.binary
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(s.repo, "cmd", "starling", "main.go")); err != nil {
-		return fmt.Errorf("starling: %w: no cmd/starling in %s yet", ErrUnavailable, s.repo)
+	src := s.repo
+	if s.Rev != "" {
+		var err error
+		if src, err = s.export(ctx); err != nil {
+			return fmt.Errorf("starling: %w: %v", ErrUnavailable, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(src, "cmd", "starling", "main.go")); err != nil {
+		return fmt.Errorf("starling: %w: no cmd/starling in %s yet", ErrUnavailable, src)
 	}
 	out := filepath.Join(s.dir, "starling")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/starling")
-	cmd.Dir = s.repo
+	cmd.Dir = src
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("starling: %w: go build ./cmd/starling failed: %v\n%s", ErrUnavailable, err, tail(b, 1500))
 	}
@@ -90,10 +102,51 @@ func (s *Starling) Version(ctx context.Context) string {
 		return "unavailable"
 	}
 	out, err := exec.CommandContext(ctx, s.built, "version").Output()
+	v := strings.TrimSpace(string(out))
 	if err != nil {
-		return "unknown"
+		v = "unknown"
 	}
-	return strings.TrimSpace(string(out))
+	if s.rev != "" {
+		v += " (commit " + s.rev + ")"
+	}
+	return v
+}
+
+// export writes the tree of s.Rev into the state directory and returns it.
+func (s *Starling) export(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", s.repo, "rev-parse", "--short=12", s.Rev+"^{commit}").Output()
+	if err != nil {
+		return "", fmt.Errorf("resolve revision %q in %s: %w", s.Rev, s.repo, err)
+	}
+	s.rev = strings.TrimSpace(string(out))
+	src := filepath.Join(s.dir, "src-"+s.rev)
+	if _, err := os.Stat(filepath.Join(src, "go.mod")); err == nil {
+		return src, nil
+	}
+	tmp := src + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "git", "-C", s.repo, "archive", "--format=tar", s.rev)
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", tmp)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	untar.Stdin = pipe
+	if err := archive.Start(); err != nil {
+		return "", fmt.Errorf("git archive: %w", err)
+	}
+	uerr := untar.Run()
+	aerr := archive.Wait()
+	if err := errors.Join(aerr, uerr); err != nil {
+		return "", fmt.Errorf("export %s: %w", s.rev, err)
+	}
+	if err := os.Rename(tmp, src); err != nil {
+		return "", err
+	}
+	return src, nil
 }
 
 var starlingConfig = template.Must(template.New("config.tdsl").Parse(`# Written by starling-bench: a private node for measurements.
