@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/starling-xmpp/starling/node/storage/backend"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -222,7 +223,7 @@ func (r *reader) readDataSource(c *Config, root *section) {
 		}
 		return
 	}
-	db, msg := parseDatabaseURI(uri)
+	db, msg := parseDatabaseURI(uri, c.DataDir)
 	if msg != "" {
 		r.errorf(ue.Value.Pos, "%s", msg)
 		return
@@ -231,30 +232,21 @@ func (r *reader) readDataSource(c *Config, root *section) {
 	c.Database = db
 }
 
-// parseDatabaseURI turns a dataSource uri into a Database, or explains
-// what to write instead. Tigase users have JDBC URIs; for PostgreSQL the
-// message gives the converted form.
-func parseDatabaseURI(uri string) (Database, string) {
-	switch {
-	case strings.HasPrefix(uri, "sqlite:"):
-		path := strings.TrimPrefix(uri, "sqlite:")
-		path = strings.TrimPrefix(path, "//")
-		if path == "" {
-			return Database{}, "sqlite: URI needs a file path, e.g. 'sqlite:data/starling.db'"
-		}
-		return Database{URI: uri, Driver: DriverSQLite, DSN: filepath.Clean(path)}, ""
-	case strings.HasPrefix(uri, "postgresql://"), strings.HasPrefix(uri, "postgres://"):
-		u, err := url.Parse(uri)
-		if err != nil || u.Host == "" {
-			return Database{}, "invalid PostgreSQL URI (want 'postgresql://user:password@host:5432/db')"
-		}
-		return Database{URI: uri, Driver: DriverPostgres, DSN: uri}, ""
-	case strings.HasPrefix(uri, "jdbc:postgresql:"):
+// parseDatabaseURI turns a dataSource uri into a Database, or explains what to write instead. The
+// storage opener's own parser decides what is valid, so that a config that checks is one the node can
+// open; Tigase users have JDBC URIs, and for PostgreSQL the message gives the converted form.
+func parseDatabaseURI(uri, dataDir string) (Database, string) {
+	if strings.HasPrefix(uri, "jdbc:postgresql:") {
 		return Database{}, "Starling does not use JDBC URIs; write " + jdbcToPostgres(uri)
-	case strings.HasPrefix(uri, "jdbc:"):
-		return Database{}, "Starling does not use JDBC URIs and supports SQLite ('sqlite:PATH') and PostgreSQL ('postgresql://user:password@host:5432/db') only"
 	}
-	return Database{}, "unsupported database URI '" + uri + "': use 'sqlite:PATH' or 'postgresql://user:password@host:5432/db'"
+	src, err := backend.Parse(uri, dataDir)
+	if err != nil {
+		return Database{}, err.Error()
+	}
+	if src.Kind == backend.SQLite {
+		return Database{URI: uri, Driver: DriverSQLite, DSN: src.Path}, ""
+	}
+	return Database{URI: uri, Driver: DriverPostgres, DSN: uri}, ""
 }
 
 // jdbcToPostgres suggests the libpq URL for a Tigase JDBC URI such as
