@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkProgram measures the programs' cost per packet as the kernel
@@ -71,19 +72,30 @@ func benchRepeat(b *testing.B, prog *ebpf.Program, p pkt) {
 }
 
 // BenchmarkPingPong sends 64-byte messages back and forth over loopback on
-// a policed port, alternating message by message between three links so
-// that the load of a shared machine falls on all of them alike: one with
-// no meter, one with the eBPF programs attached (both ends in the node's
-// cgroup, so each message crosses an egress and an ingress hook), and one
-// through the userspace wrapper. It reports each link's rate (from its
-// median round trip) and the ratios to the unmetered one.
+// a policed port, alternating message by message between four links so
+// that the load of a shared machine falls on all of them alike:
+//
+//   - off: no meter;
+//   - ebpf: the programs on the node's end only, the peer outside its
+//     cgroup (a client, or a node on another host): two hook runs per
+//     message;
+//   - ebpf2: both ends in the node's cgroup (two nodes on one host):
+//     four hook runs per message;
+//   - userspace: the wrapper on the node's end.
+//
+// It reports each link's rate (from its median round trip) and the ratios
+// to the unmetered one.
 //
 //	go test ./loader/ -run '^$' -bench PingPong -benchtime=1s
 func BenchmarkPingPong(b *testing.B) {
 	requireBPF(b)
 	// The unmetered link first: its sockets are created before the loader
 	// moves the process into its cgroup, so no program sees them.
-	off := newPingPong(b, nil)
+	off := newPingPong(b, nil, -1)
+	outside, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
 	l, err := New(context.Background(), Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -94,7 +106,7 @@ func BenchmarkPingPong(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer u.Close()
-	links := []*pingPongLink{off, newPingPong(b, l), newPingPong(b, u)}
+	links := []*pingPongLink{off, newPingPong(b, l, outside), newPingPong(b, l, -1), newPingPong(b, u, -1)}
 	defer func() {
 		for _, pl := range links {
 			pl.close()
@@ -126,12 +138,12 @@ func BenchmarkPingPong(b *testing.B) {
 		}
 		return math.NaN()
 	}
-	offT, ebpfT, userT := median(0), median(1), median(2)
-	b.ReportMetric(1/offT, "off-msgs/s")
-	b.ReportMetric(1/ebpfT, "ebpf-msgs/s")
-	b.ReportMetric(1/userT, "userspace-msgs/s")
-	b.ReportMetric(offT/ebpfT, "ebpf/off")
-	b.ReportMetric(offT/userT, "userspace/off")
+	for k, name := range []string{"off", "ebpf", "ebpf2", "userspace"} {
+		b.ReportMetric(1/median(k), name+"-msgs/s")
+		if k > 0 {
+			b.ReportMetric(median(0)/median(k), name+"/off")
+		}
+	}
 }
 
 // pingPongLink is a client and an echoing server.
@@ -142,7 +154,9 @@ type pingPongLink struct {
 	echoed    chan error
 }
 
-func newPingPong(b *testing.B, m Meter) *pingPongLink {
+// newPingPong opens a link whose server end is tracked by m (if any); the
+// client is clientFD, a socket made earlier, or a new one if it is -1.
+func newPingPong(b *testing.B, m Meter, clientFD int) *pingPongLink {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -154,7 +168,12 @@ func newPingPong(b *testing.B, m Meter) *pingPongLink {
 			b.Fatal(err)
 		}
 	}
-	client, err := net.Dial("tcp4", ln.Addr().String())
+	var client net.Conn
+	if clientFD >= 0 {
+		client, err = connectSocket(clientFD, ln.Addr().(*net.TCPAddr).AddrPort())
+	} else {
+		client, err = net.Dial("tcp4", ln.Addr().String())
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

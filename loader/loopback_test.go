@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -122,22 +123,29 @@ func (r *rig) dialPeer(t *testing.T, network string, addr netip.AddrPort) net.Co
 	}
 	fd := fds[0]
 	r.peers[network] = fds[1:]
+	c, err := connectSocket(fd, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// connectSocket connects a socket made earlier, keeping the cgroup it was
+// made in, and hands it over as a net.Conn.
+func connectSocket(fd int, addr netip.AddrPort) (net.Conn, error) {
 	var sa unix.Sockaddr
-	if network == "tcp6" {
+	if addr.Addr().Is6() {
 		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: addr.Addr().As16()}
 	} else {
 		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
 	}
 	if err := unix.Connect(fd, sa); err != nil {
-		t.Fatalf("connect peer to %v: %v", addr, err)
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect to %v: %w", addr, err)
 	}
 	f := os.NewFile(uintptr(fd), "peer")
-	c, err := net.FileConn(f) // dups fd; the socket keeps its cgroup
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	defer f.Close()
+	return net.FileConn(f) // a dup: the socket keeps its cgroup
 }
 
 // link opens a connection on a fresh port policed by p and returns the
