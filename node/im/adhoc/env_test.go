@@ -1,0 +1,202 @@
+package adhoc
+
+import (
+	"encoding/xml"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/xmpp/jid"
+	sxml "github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+// sink captures what the server queues for one client.
+type sink struct {
+	mu  sync.Mutex
+	got [][]byte
+}
+
+func (s *sink) Write(p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, append([]byte(nil), p...))
+	return nil
+}
+
+func (s *sink) WriteElement(e *sxml.Element, set ...sxml.Attr) error {
+	return s.Write(e.AppendTo(nil, set...))
+}
+
+func (s *sink) take() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.got
+	s.got = nil
+	return out
+}
+
+type nopCloser struct{}
+
+func (nopCloser) CloseStream(string, string) {}
+
+// parse decodes one stanza as a client sends it in a jabber:client stream.
+func parse(t *testing.T, s string) *sxml.Element {
+	t.Helper()
+	d := sxml.NewDecoder(sxml.Limits{})
+	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
+	d.Feed([]byte(s))
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := d.Next()
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return tok.Elem.Clone()
+}
+
+// cmdReply is an iq reply to a command as a client reads it.
+type cmdReply struct {
+	Type  string `xml:"type,attr"`
+	ID    string `xml:"id,attr"`
+	Error *struct {
+		Type string `xml:"type,attr"`
+		Text string `xml:"text"`
+		Cond []struct {
+			XMLName xml.Name
+		} `xml:",any"`
+	} `xml:"error"`
+	Command struct {
+		XMLName   xml.Name
+		Node      string `xml:"node,attr"`
+		SessionID string `xml:"sessionid,attr"`
+		Status    string `xml:"status,attr"`
+		Actions   *struct {
+			Execute string `xml:"execute,attr"`
+			List    []struct {
+				XMLName xml.Name
+			} `xml:",any"`
+		} `xml:"actions"`
+		Notes []struct {
+			Type string `xml:"type,attr"`
+			Text string `xml:",chardata"`
+		} `xml:"note"`
+		X *struct {
+			Type   string `xml:"type,attr"`
+			Fields []struct {
+				Var    string   `xml:"var,attr"`
+				Type   string   `xml:"type,attr"`
+				Values []string `xml:"value"`
+			} `xml:"field"`
+		} `xml:"x"`
+	} `xml:"command"`
+	raw []byte
+}
+
+// condition is the error condition, followed by the specific XEP-0050 condition when the text
+// names one ("bad-request/bad-sessionid").
+func (r *cmdReply) condition() string {
+	if r.Error == nil {
+		return ""
+	}
+	c := ""
+	for _, e := range r.Error.Cond {
+		if e.XMLName.Space == "urn:ietf:params:xml:ns:xmpp-stanzas" && e.XMLName.Local != "text" {
+			c = e.XMLName.Local
+		}
+	}
+	for _, specific := range []string{"malformed-action", "bad-action", "bad-sessionid", "session-expired", "bad-payload"} {
+		if strings.HasPrefix(r.Error.Text, specific+":") {
+			c += "/" + specific
+		}
+	}
+	return c
+}
+
+// actions lists the offered actions as "default: a b".
+func (r *cmdReply) actions() string {
+	if r.Command.Actions == nil {
+		return ""
+	}
+	var l []string
+	for _, a := range r.Command.Actions.List {
+		l = append(l, a.XMLName.Local)
+	}
+	return r.Command.Actions.Execute + ": " + strings.Join(l, " ")
+}
+
+// field returns the values of a field of the response's form.
+func (r *cmdReply) field(v string) []string {
+	if r.Command.X == nil {
+		return nil
+	}
+	for _, f := range r.Command.X.Fields {
+		if f.Var == v {
+			return f.Values
+		}
+	}
+	return nil
+}
+
+func (r *cmdReply) notes() []string {
+	var out []string
+	for _, n := range r.Command.Notes {
+		out = append(out, n.Type+": "+n.Text)
+	}
+	return out
+}
+
+// client is a bound session that sends stanzas through the router.
+type client struct {
+	t    *testing.T
+	r    *router.Router
+	res  *router.Resource
+	sink *sink
+}
+
+func bind(t *testing.T, r *router.Router, full string) *client {
+	t.Helper()
+	s := &sink{}
+	res := router.NewResource(jid.MustParse(full), s, nopCloser{})
+	r.Bind(t.Context(), res)
+	return &client{t: t, r: r, res: res, sink: s}
+}
+
+// do sends in and decodes the one reply.
+func (c *client) do(in string) *cmdReply {
+	c.t.Helper()
+	if err := c.r.Route(c.t.Context(), c.res, parse(c.t, in)); err != nil {
+		c.t.Fatal(err)
+	}
+	got := c.sink.take()
+	if len(got) != 1 {
+		c.t.Fatalf("%s: %d replies, want 1: %q", in, len(got), got)
+	}
+	r := &cmdReply{raw: got[0]}
+	if err := xml.Unmarshal(got[0], r); err != nil {
+		c.t.Fatalf("reply %s: %v", got[0], err)
+	}
+	return r
+}
+
+// exec builds a command request.
+func exec(node, sessionid, action, form string) string {
+	s := "<iq type='set' id='c' to='example.com'><command xmlns='" + NS + "' node='" + node + "'"
+	if sessionid != "" {
+		s += " sessionid='" + sessionid + "'"
+	}
+	if action != "" {
+		s += " action='" + action + "'"
+	}
+	return s + ">" + form + "</command></iq>"
+}
+
+// submit builds a submitted form with one text field per pair.
+func submit(pairs ...string) string {
+	s := "<x xmlns='jabber:x:data' type='submit'>"
+	for i := 0; i+1 < len(pairs); i += 2 {
+		s += "<field var='" + pairs[i] + "'><value>" + pairs[i+1] + "</value></field>"
+	}
+	return s + "</x>"
+}
