@@ -168,3 +168,32 @@ func TestHolderProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkAppendMsg is the send path: one message appended to the batch.
+func BenchmarkAppendMsg(b *testing.B) {
+	p := &pair{prefix: []byte("<message to='bench00051@localhost/r' type='chat' id='"),
+		suffix: []byte("'><body>" + string(make([]byte, 100)) + "</body></message>")}
+	buf := make([]byte, 0, 64<<10)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if len(buf) > 60<<10 {
+			buf = buf[:0]
+		}
+		buf = p.appendMsg(buf, int64(i)*1_000_003)
+	}
+	b.SetBytes(int64(len(p.prefix) + len(p.suffix) + 10))
+}
+
+func TestIDRoundTrip(t *testing.T) {
+	for _, v := range []int64{0, 7, 1234567890123, 999999999999999999} {
+		got, ok := parseInt(appendInt(nil, v))
+		if !ok || got != v {
+			t.Errorf("round trip of %d gave %d, %v", v, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "-1", "12a", "1234567890123456789"} {
+		if _, ok := parseInt([]byte(bad)); ok {
+			t.Errorf("parseInt(%q) accepted", bad)
+		}
+	}
+}

@@ -92,3 +92,18 @@ func TestRealChild(t *testing.T) {
 		t.Fatalf("usage = %+v, want CPU and RSS above zero", u)
 	}
 }
+
+// FuzzParse feeds arbitrary stat and status files to the parsers: they must
+// return an error or sane values, never panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("1 (a b) S 0 1 1 0 -1 0 0 0 0 0 10 20 0 0 20 0 1 0 5 100 50 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0"), []byte("VmRSS:\t 12 kB\n"))
+	f.Add([]byte("1 ((x)) Z"), []byte("VmRSS: x kB"))
+	f.Fuzz(func(t *testing.T, stat, status []byte) {
+		if fs, err := statFields(stat); err == nil && len(fs) < 22 {
+			t.Fatalf("statFields accepted %d fields", len(fs))
+		}
+		if rss, err := vmRSS(status); err == nil && rss < 0 && !strings.Contains(string(status), "-") {
+			t.Fatalf("negative RSS %d from %q", rss, status)
+		}
+	})
+}

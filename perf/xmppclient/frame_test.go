@@ -149,3 +149,28 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFramerMessages is the receive path of a throughput run: frames
+// cut from a buffer of messages, each one's id attribute read.
+func BenchmarkFramerMessages(b *testing.B) {
+	msg := []byte("<message from='bench00001@localhost/s' to='bench00051@localhost/r' type='chat' id='123456789'><body>" +
+		strings.Repeat("x", 100) + "</body></message>")
+	stream := bytes.Repeat(msg, 256)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(stream)))
+	r := bytes.NewReader(stream)
+	f := newFramer(r, 16<<10, 1<<20)
+	for b.Loop() {
+		r.Reset(stream)
+		f.reset(r)
+		for range 256 {
+			fr, err := f.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if id, ok := fr.Attr("id"); !ok || len(id) != 9 {
+				b.Fatal("no id")
+			}
+		}
+	}
+}
