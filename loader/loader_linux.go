@@ -260,6 +260,9 @@ func socketCookie(c net.Conn) (ConnID, error) {
 
 // Conn returns the kernel's counters of one connection.
 func (l *Loader) Conn(id ConnID) (ConnStats, bool) {
+	if !l.open() {
+		return ConnStats{}, false
+	}
 	var cs bpf.ThrottleConnState
 	if err := l.objs.Conns.Lookup(uint64(id), &cs); err != nil {
 		return ConnStats{}, false
@@ -270,6 +273,9 @@ func (l *Loader) Conn(id ConnID) (ConnStats, bool) {
 // Conns returns the kernel's counters of every connection it knows, in
 // cookie order.
 func (l *Loader) Conns() []ConnStats {
+	if !l.open() {
+		return nil
+	}
 	win := l.window.Index(l.kernelNow())
 	var (
 		out    []ConnStats
@@ -354,6 +360,9 @@ func (l *Loader) Totals() []PortTotals {
 // Destroy kills a connection's socket with netlink SOCK_DESTROY, which the
 // peer sees as a reset and the node as an error on its next read or write.
 func (l *Loader) Destroy(id ConnID) error {
+	if !l.open() {
+		return fmt.Errorf("destroy connection %d: %w", id, net.ErrClosed)
+	}
 	var cs bpf.ThrottleConnState
 	if err := l.objs.Conns.Lookup(uint64(id), &cs); err != nil {
 		return fmt.Errorf("destroy connection %d: unknown to the kernel: %w", id, err)
@@ -429,6 +438,14 @@ func decodeEvent(raw []byte, w Window) (Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// open reports whether Close has not been called. Callers that race with
+// Close may still see a map closed under them, which fails cleanly.
+func (l *Loader) open() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.closed
 }
 
 // Close detaches the programs, stops the event reader, closes the Events

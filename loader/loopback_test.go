@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
@@ -530,6 +531,35 @@ func TestLoopbackLate(t *testing.T) {
 	}
 }
 
+func TestUnavailable(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("load: %w", ebpf.ErrNotSupported), true},
+		{fmt.Errorf("attach: %w", unix.EPERM), true},
+		{fmt.Errorf("create map: %w", unix.EACCES), true},
+		{fmt.Errorf("cgroup: %w", os.ErrPermission), true},
+		{errors.New("verifier: invalid access"), false},
+		{fmt.Errorf("open: %w", unix.ENOENT), false},
+	}
+	for _, tt := range tests {
+		if got := Unavailable(tt.err); got != tt.want {
+			t.Errorf("Unavailable(%v) = %v", tt.err, got)
+		}
+	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
 func TestNewErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, opts := range []Options{{Window: time.Microsecond}, {EventBuffer: -1}} {
@@ -538,14 +568,63 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 	requireBPF(t)
-	// An explicit cgroup that does not exist: New fails and leaves nothing.
+	// A cgroup that does not exist: New fails after loading the programs,
+	// and must close them.
+	before := openFDs(t)
 	_, err := New(ctx, Options{Cgroup: filepath.Join(t.TempDir(), "nope")})
 	if err == nil {
 		t.Fatal("New with a missing cgroup succeeded")
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("failed New left %d file descriptors open", after-before)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := New(cancelled, Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("New with a cancelled context: %v", err)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("cancelled New left %d file descriptors open", after-before)
+	}
+}
+
+func TestExplicitCgroup(t *testing.T) {
+	requireBPF(t)
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount, err := cgroup2Mount(mounts)
+	if err != nil {
+		t.Skipf("no cgroup v2 here: %v", err)
+	}
+	dir := filepath.Join(mount, fmt.Sprintf("starling-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	own, _ := os.ReadFile("/proc/self/cgroup")
+	l, err := New(context.Background(), Options{Cgroup: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.cg.path != dir || l.cg.created {
+		t.Errorf("cgroup %+v, want %s as given", l.cg, dir)
+	}
+	if now, _ := os.ReadFile("/proc/self/cgroup"); !bytes.Equal(now, own) {
+		t.Errorf("process moved: %s -> %s", own, now)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	// The loader leaves a cgroup it did not make.
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("given cgroup removed: %v", err)
+	}
+	if _, ok := <-l.Events(); ok {
+		t.Error("events channel open after Close")
 	}
 }

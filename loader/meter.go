@@ -134,21 +134,24 @@ type Event struct {
 
 // DirStats are the counters of one direction of a connection.
 type DirStats struct {
-	WindowBytes uint64 // payload bytes passed in the current window
-	TotalBytes  uint64 // payload bytes passed over the connection's life
-	Dropped     uint64 // payload bytes dropped by a fence
-	Fenced      bool   // payload is being dropped (for the life or the window)
+	WindowBytes uint64 `json:"window_bytes"` // payload bytes passed in the current window
+	TotalBytes  uint64 `json:"total_bytes"`  // payload bytes passed over the connection's life
+	Dropped     uint64 `json:"dropped"`      // payload bytes dropped by a fence
+	Fenced      bool   `json:"fenced"`       // payload is being dropped (for the life or the window)
 }
 
 // ConnStats are the counters of one connection.
+// The JSON names are those of the node's live view.
 type ConnStats struct {
-	ID            ConnID
-	Port          uint16 // the policed port that matched
-	Local, Remote netip.AddrPort
-	In, Out       DirStats
+	ID     ConnID         `json:"id"`
+	Port   uint16         `json:"port"` // the policed port that matched
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
+	In     DirStats       `json:"in"`
+	Out    DirStats       `json:"out"`
 	// Released means the node closed the socket but the kernel keeps the
 	// entry so its fence outlives the close while TCP drains.
-	Released bool
+	Released bool `json:"released,omitempty"`
 }
 
 // PortTotals are the counters of one policed port; they only grow.
