@@ -152,10 +152,10 @@ func (s *Starling) export(ctx context.Context) (string, error) {
 var starlingConfig = template.Must(template.New("config.tdsl").Parse(`# Written by starling-bench: a private node for measurements.
 'config-type' = 'default'
 'default-virtual-host' = '{{.Domain}}'
-'data-dir' = '{{.Dir}}/data'
+'data-dir' = '{{.Data}}'
 dataSource {
     default () {
-        uri = 'sqlite:{{.Dir}}/data/starling.db'
+        uri = 'sqlite:{{.Data}}/starling.db'
     }
 }
 logging {
@@ -187,15 +187,24 @@ c2s {
 
 func (s *Starling) configPath() string { return filepath.Join(s.dir, "config.tdsl") }
 
+// dataDir holds the database and the accounts marker. It is per built
+// revision: a database made by another build may have another schema.
+func (s *Starling) dataDir() string {
+	if s.rev != "" {
+		return filepath.Join(s.dir, "data-"+s.rev)
+	}
+	return filepath.Join(s.dir, "data-worktree")
+}
+
 func (s *Starling) writeConfig() error {
-	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o755); err != nil {
+	if err := os.MkdirAll(s.dataDir(), 0o755); err != nil {
 		return fmt.Errorf("starling state dir: %w", err)
 	}
 	if err := writeCert(s.dir, s.Domain()); err != nil {
 		return err
 	}
 	var b bytes.Buffer
-	if err := starlingConfig.Execute(&b, map[string]any{"Domain": s.Domain(), "Dir": s.dir, "C2S": s.c2s, "TLS": s.tls}); err != nil {
+	if err := starlingConfig.Execute(&b, map[string]any{"Domain": s.Domain(), "Dir": s.dir, "Data": s.dataDir(), "C2S": s.c2s, "TLS": s.tls}); err != nil {
 		return fmt.Errorf("starling config: %w", err)
 	}
 	if err := os.WriteFile(s.configPath(), b.Bytes(), 0o644); err != nil {
@@ -232,7 +241,7 @@ func (s *Starling) Stop() error { return s.proc.stop(10 * time.Second) }
 // CreateUsers implements Server: in-band registration when the node allows
 // it, else `starling user add JID --password P` for each account.
 func (s *Starling) CreateUsers(ctx context.Context, accounts []Account, progress func(int)) error {
-	return ensureAccounts(ctx, s.dir, accounts, progress, func(ctx context.Context, a []Account, p func(int)) error {
+	return ensureAccounts(ctx, s.dataDir(), accounts, progress, func(ctx context.Context, a []Account, p func(int)) error {
 		if len(a) == 0 {
 			return nil
 		}
