@@ -31,7 +31,7 @@ func TestDecodeEvent(t *testing.T) {
 		Dir: uint8(bpf.ThrottleDirectionDIR_EGRESS), Action: uint8(bpf.ThrottleActionACTION_DROP),
 		Scope: uint8(bpf.ThrottleScopeSCOPE_LIFETIME), Fenced: 1,
 	})
-	got, err := decodeEvent(raw, Minute)
+	got, err := decodeEvent(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestDecodeEvent(t *testing.T) {
 	}
 
 	closed := encodeEvent(t, bpf.ThrottleEvent{Cookie: 1, Kind: uint32(bpf.ThrottleEventKindEVENT_CLOSED), TotalBytes: [2]uint64{10, 20}})
-	if got, err := decodeEvent(closed, Minute); err != nil || got.Kind != EventClosed || got.Out.TotalBytes != 20 {
+	if got, err := decodeEvent(closed); err != nil || got.Kind != EventClosed || got.Out.TotalBytes != 20 {
 		t.Fatalf("closed event: %+v, %v", got, err)
 	}
 
@@ -60,7 +60,7 @@ func TestDecodeEvent(t *testing.T) {
 		{"action", encodeEvent(t, bpf.ThrottleEvent{Kind: 1, Action: 3}), "range"},
 	}
 	for _, tt := range bad {
-		if _, err := decodeEvent(tt.raw, Minute); err == nil || !strings.Contains(err.Error(), tt.msg) {
+		if _, err := decodeEvent(tt.raw); err == nil || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%s: %v, want an error about %s", tt.name, err, tt.msg)
 		}
 	}

@@ -387,7 +387,7 @@ func (l *Loader) readEvents() {
 			}
 			return
 		}
-		ev, err := decodeEvent(rec.RawSample, l.window)
+		ev, err := decodeEvent(rec.RawSample)
 		if err != nil {
 			l.log.Error("throttle: bad event from kernel", "err", err)
 			continue
@@ -400,7 +400,7 @@ func (l *Loader) readEvents() {
 const eventSize = int(unsafe.Sizeof(bpf.ThrottleEvent{}))
 
 // decodeEvent converts a ring buffer record into an Event.
-func decodeEvent(raw []byte, w Window) (Event, error) {
+func decodeEvent(raw []byte) (Event, error) {
 	if len(raw) < eventSize {
 		return Event{}, fmt.Errorf("event of %d bytes, want %d", len(raw), eventSize)
 	}

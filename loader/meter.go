@@ -31,7 +31,10 @@ type Meter interface {
 	// connection, before any TLS layer: bytes are socket bytes.
 	Track(c net.Conn) (net.Conn, ConnID, error)
 	// Events reports limits reached and connections closed. It is closed
-	// by Close. The node must keep reading it.
+	// by Close. The node must keep reading it: a full buffer loses events
+	// (counted in PortTotals.LostEvents). A close is reported only for a
+	// connection the meter has counted bytes on, so the node should not
+	// wait for one to forget a connection it closed itself.
 	Events() <-chan Event
 	// WindowEnd returns when the window holding t ends, as the meter's
 	// clock sees it: a connection paused by `drop` resumes then.

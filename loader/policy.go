@@ -100,9 +100,6 @@ type Window struct {
 	Length time.Duration
 }
 
-// Minute is the production window.
-var Minute = Window{Length: time.Minute}
-
 // Index returns the number of the window t falls in.
 func (w Window) Index(t time.Time) uint64 {
 	return uint64(t.UnixNano()) / uint64(w.Length)

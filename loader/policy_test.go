@@ -14,10 +14,10 @@ func TestWindow(t *testing.T) {
 		start time.Time
 		end   time.Time
 	}{
-		{Minute, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), 29929530, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC)},
-		{Minute, time.Date(2026, 11, 27, 9, 30, 59, 999999999, time.UTC), 29929530, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC)},
+		{Window{time.Minute}, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), 29929530, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC)},
+		{Window{time.Minute}, time.Date(2026, 11, 27, 9, 30, 59, 999999999, time.UTC), 29929530, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC)},
 		// Aligned to the clock, not to the zone: 10:30 in +01:00 is 9:30 UTC.
-		{Minute, time.Date(2026, 11, 27, 10, 30, 5, 0, time.FixedZone("CET", 3600)), 29929530, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC)},
+		{Window{time.Minute}, time.Date(2026, 11, 27, 10, 30, 5, 0, time.FixedZone("CET", 3600)), 29929530, time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC)},
 		{Window{2 * time.Second}, time.Unix(101, 0), 50, time.Unix(100, 0), time.Unix(102, 0)},
 		{Window{2 * time.Second}, time.Unix(0, 0), 0, time.Unix(0, 0), time.Unix(2, 0)},
 	}

@@ -167,7 +167,7 @@ func nextEvent(t testing.TB, rd *ringbuf.Reader) Event {
 	if err != nil {
 		t.Fatalf("read event: %v", err)
 	}
-	ev, err := decodeEvent(rec.RawSample, Minute)
+	ev, err := decodeEvent(rec.RawSample)
 	if err != nil {
 		t.Fatal(err)
 	}
