@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/starling-xmpp/starling/node/storage"
 )
@@ -71,9 +73,18 @@ func Bench(b *testing.B, open func(b *testing.B) storage.Store) {
 	})
 }
 
+// parallel runs fn from b's parallel goroutines. Besides wall time it
+// reports the process's CPU time per operation (cpu-ns/op): on a shared
+// machine the wall time depends on the neighbours, the CPU time much less.
 func parallel(b *testing.B, fn func(ctx context.Context, n int) error) {
 	b.ReportAllocs()
 	var next atomic.Int64
+	cpu0 := cpuTime(b)
+	defer func() {
+		if b.N > 0 {
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
+	}()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
@@ -112,6 +123,15 @@ func fill(b *testing.B, s storage.Store, users, items int) {
 			}
 		}
 	}
+}
+
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchUser(i int) string { return fmt.Sprintf("user%06d@example.org", i) }
