@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -129,5 +131,33 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal("Open of a text file succeeded")
 	} else if errors.Is(err, storage.ErrSchemaTooNew) {
 		t.Fatalf("Open of a text file: %v", err)
+	}
+}
+
+// TestConnectionSettings checks what the package doc promises of every
+// connection: WAL, foreign keys enforced, a busy timeout, and read-only
+// connections in the read pool.
+func TestConnectionSettings(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), Options{BusyTimeout: 1234 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, db := range map[string]*sql.DB{"write": s.write, "read": s.read} {
+		var mode string
+		var fk, busy int
+		if err := db.QueryRowContext(t.Context(), `SELECT journal_mode, foreign_keys, timeout FROM pragma_journal_mode, pragma_foreign_keys, pragma_busy_timeout`).Scan(&mode, &fk, &busy); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if mode != "wal" || fk != 1 || busy != 1234 {
+			t.Errorf("%s connection: journal_mode %s, foreign_keys %d, busy_timeout %d; want wal, 1, 1234", name, mode, fk, busy)
+		}
+	}
+	if _, err := s.read.ExecContext(t.Context(), `INSERT INTO users (jid, domain, created) VALUES ('a@b', 'b', 0)`); err == nil {
+		t.Error("a read-pool connection accepted a write")
+	}
+	_, err = s.write.ExecContext(t.Context(), `INSERT INTO credentials (jid, hash, salt, iterations, stored_key, server_key) VALUES ('ghost@b', 'SHA-1', x'01', 1, x'01', x'01')`)
+	if err == nil {
+		t.Error("a credential for a missing user was accepted: foreign keys are off")
 	}
 }
