@@ -125,7 +125,7 @@ func Parse(e *xml.Element) (*Form, error) {
 			if len(f.Fields) == MaxFields {
 				return nil, fmt.Errorf("dataform: more than %d fields", MaxFields)
 			}
-			fd, err := parseField(c)
+			fd, err := parseField(c, f.Type)
 			if err != nil {
 				return nil, err
 			}
@@ -142,7 +142,7 @@ func Parse(e *xml.Element) (*Form, error) {
 	return f, nil
 }
 
-func parseField(e *xml.Element) (Field, error) {
+func parseField(e *xml.Element, formType string) (Field, error) {
 	fd := Field{Var: string(e.Attr("var")), Type: string(e.Attr("type")), Label: string(e.Attr("label"))}
 	if !knownFieldType(fd.Type) {
 		return fd, fmt.Errorf("dataform: field %q has unknown type %q", fd.Var, fd.Type)
@@ -181,7 +181,10 @@ func parseField(e *xml.Element) (Field, error) {
 			return fd, fmt.Errorf("dataform: field %q has more than %d values and options", fd.Var, MaxValues)
 		}
 	}
-	if len(fd.Values) > 1 && !multi(fd.Type) {
+	// A submitted form may leave out field types (XEP-0004 §3.2): the receiver knows them, and
+	// a field without one may carry several values. Elsewhere no type means text-single.
+	untypedSubmit := fd.Type == "" && formType != TypeForm
+	if len(fd.Values) > 1 && !multi(fd.Type) && !untypedSubmit {
 		return fd, fmt.Errorf("dataform: field %q of type %s has %d values", fd.Var, typeName(fd.Type), len(fd.Values))
 	}
 	if fd.Type == Boolean && len(fd.Values) == 1 {
