@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -547,6 +549,44 @@ func TestUnavailable(t *testing.T) {
 		if got := Unavailable(tt.err); got != tt.want {
 			t.Errorf("Unavailable(%v) = %v", tt.err, got)
 		}
+	}
+}
+
+// TestNewUnprivileged checks the fallback path a node takes without
+// privileges: New fails with an error Unavailable recognises. As root it
+// reruns itself as nobody.
+func TestNewUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		_, err := New(context.Background(), Options{})
+		if err == nil || !Unavailable(err) {
+			t.Fatalf("New unprivileged: %v; want an error Unavailable accepts", err)
+		}
+		t.Logf("unprivileged New: %v", err)
+		return
+	}
+	// The test binary must be reachable by nobody.
+	dir, err := os.MkdirTemp("", "starling-loader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "loader.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestNewUnprivileged$", "-test.v")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestNewUnprivileged")) {
+		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }
 
