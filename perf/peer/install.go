@@ -42,6 +42,9 @@ func EnsurePackages(ctx context.Context, log *slog.Logger, pkgs ...string) error
 			missing = append(missing, p)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return err // a cancelled query is not a missing package
+	}
 	if len(missing) == 0 {
 		return nil
 	}
