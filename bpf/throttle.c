@@ -112,8 +112,10 @@ struct event {
 };
 
 // port_stats is one per-CPU slot per policed port; the collector sums the
-// CPUs. Only its own CPU writes a slot (programs do not migrate), so plain
-// increments are enough.
+// CPUs. Updates are still atomic: a softirq (a transmit triggered by an
+// incoming ACK, say) can interrupt a program run on the same CPU in the
+// middle of a plain read-modify-write. Uncontended, it costs next to
+// nothing.
 struct port_stats {
 	__u64 bytes[2];
 	__u64 dropped[2];
@@ -188,7 +190,7 @@ static __always_inline void emit_event(struct port_stats *st, __u64 cookie, stru
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		st->lost_events++;
+		__sync_fetch_and_add(&st->lost_events, 1);
 		return;
 	}
 	e->cookie = cookie;
@@ -343,7 +345,7 @@ static __always_inline struct conn_state *new_conn(struct __sk_buff *skb, __u64 
 	cs.family = p->family;
 	cs.policy_port = policy_port;
 	if (bpf_map_update_elem(&conns, &cookie, &cs, BPF_NOEXIST) == 0)
-		st->conns++;
+		__sync_fetch_and_add(&st->conns, 1);
 	return bpf_map_lookup_elem(&conns, &cookie);
 }
 
@@ -388,7 +390,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if (!cs) {
 			// Not recorded (closing socket or map trouble): count it
 			// globally so the listener totals stay right.
-			st->bytes[dir] += p.payload;
+			__sync_fetch_and_add(&st->bytes[dir], p.payload);
 			return 1;
 		}
 	}
@@ -439,7 +441,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		// cross it is dropped whole, so the peer never gets past the limit.
 		__u32 old = __sync_fetch_and_or(&d->flags, FLAG_FENCED | FLAG_NOTIFIED);
 		if (!(old & FLAG_NOTIFIED)) {
-			st->events[ACTION_DISC]++;
+			__sync_fetch_and_add(&st->events[ACTION_DISC], 1);
 			emit_event(st, cookie, cs, EVENT_LIMIT, dir, ACTION_DISC, scope, 1, now);
 		}
 		goto fenced;
@@ -454,7 +456,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			fence = FLAG_FENCED_WINDOW;
 		__u32 old = __sync_fetch_and_or(&d->flags, FLAG_NOTIFIED_WINDOW | fence);
 		if (!(old & FLAG_NOTIFIED_WINDOW)) {
-			st->events[ACTION_DROP]++;
+			__sync_fetch_and_add(&st->events[ACTION_DROP], 1);
 			emit_event(st, cookie, cs, EVENT_LIMIT, dir, ACTION_DROP, scope, fence != 0, now);
 		}
 		if (fence)
@@ -469,12 +471,12 @@ pass:
 		__sync_fetch_and_or(&d->flags, FLAG_SEQ);
 	__sync_fetch_and_add(&d->window_bytes, n);
 	__sync_fetch_and_add(&d->total_bytes, n);
-	st->bytes[dir] += n;
+	__sync_fetch_and_add(&st->bytes[dir], n);
 	return 1;
 
 fenced:
 	__sync_fetch_and_add(&d->dropped, n);
-	st->dropped[dir] += n;
+	__sync_fetch_and_add(&st->dropped[dir], n);
 	return 0;
 }
 
@@ -507,7 +509,7 @@ int throttle_release(struct bpf_sock *sk)
 	struct port_stats *st = bpf_map_lookup_elem(&stats, &slot);
 	if (!st)
 		return 1;
-	st->closed++;
+	__sync_fetch_and_add(&st->closed, 1);
 	emit_event(st, cookie, cs, EVENT_CLOSED, 0, 0, 0, 0,
 		   (bpf_ktime_get_ns() + clock_offset_ns) / window_ns);
 	if ((cs->dir[0].flags | cs->dir[1].flags) & (FLAG_FENCED | FLAG_FENCED_WINDOW))
