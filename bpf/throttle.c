@@ -171,8 +171,8 @@ struct {
 } stats SEC(".maps");
 
 // window_ns is the window length, fixed at load time (a minute in
-// production, seconds in tests). A constant lets the verifier and JIT turn
-// the division into something cheap and keeps it out of any map lookup.
+// production, seconds in tests): a read-only global, frozen before the
+// programs load, so reading it costs no map lookup.
 volatile const __u64 window_ns = 60000000000ULL;
 
 // clock_offset_ns is CLOCK_REALTIME - CLOCK_MONOTONIC, written by the loader,
