@@ -13,6 +13,9 @@
 // account that does not exist, so that disco cannot be used to probe for accounts (XEP-0030 §3.1 and
 // its security considerations).
 //
+// Roster versioning (urn:xmpp:features:rosterver) is a stream feature the client listener announces,
+// not a disco feature, and is deliberately absent here.
+//
 // Try it: <iq type='get' to='example.com' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>.
 package disco
 
@@ -35,6 +38,10 @@ const (
 	NSInfo  = "http://jabber.org/protocol/disco#info"
 	NSItems = "http://jabber.org/protocol/disco#items"
 )
+
+// FeatureMsgOffline is the disco feature of offline message storage (XEP-0160 §5): declare it with
+// AddFeatures when offline storage is on.
+const FeatureMsgOffline = "msgoffline"
 
 // Identity is a disco identity (XEP-0030 §3.1; categories and types from the XMPP registrar).
 type Identity struct {

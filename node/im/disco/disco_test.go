@@ -96,7 +96,7 @@ func newEnv(t *testing.T, roster func(*sqlite.Store) Roster) *env {
 	d := New(Options{Admins: []jid.JID{jid.MustParse("root@" + domain)}, Roster: roster(st)})
 	d.Register(r)
 	r.HandleIQ("urn:xmpp:ping", router.IQHandlerFunc(func(_ context.Context, q *router.IQ) error { return q.Result(nil) }))
-	d.AddFeatures("msgoffline", "msgoffline")
+	d.AddFeatures(FeatureMsgOffline, "msgoffline")
 	d.AddItems(adminItems)
 	d.HandleNode("open", fixedNode{})
 	d.HandleNode("secret", fixedNode{adminOnly: true})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/accounts"
+	"github.com/starling-xmpp/starling/node/c2s"
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
@@ -286,3 +287,9 @@ func TestAuthenticatedGet(t *testing.T) {
 		t.Errorf("reply %s (%v)", s.got[0], err)
 	}
 }
+
+// The client listener calls the Service before authentication and the router after.
+var (
+	_ c2s.Registration = (*Service)(nil)
+	_ router.IQHandler = (*Service)(nil)
+)

@@ -216,3 +216,18 @@ func FuzzParse(f *testing.F) {
 		roundTrip(t, form)
 	})
 }
+
+// BenchmarkParse reads a typical XEP-0133 submission.
+func BenchmarkParse(b *testing.B) {
+	e, ok := element(`<x xmlns='jabber:x:data' type='submit'><field type='hidden' var='FORM_TYPE'><value>http://jabber.org/protocol/admin</value></field><field var='accountjid'><value>juliet@example.com</value></field><field var='password'><value>s3cret</value></field><field var='password-verify'><value>s3cret</value></field></x>`)
+	if !ok {
+		b.Fatal("seed")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(e.Raw())))
+	for b.Loop() {
+		if _, err := Parse(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,33 @@
+package disco
+
+import (
+	"testing"
+
+	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/xmpp/jid"
+	sxml "github.com/starling-xmpp/starling/xmpp/xml"
+)
+
+type discard struct{}
+
+func (discard) Write([]byte) error                             { return nil }
+func (discard) WriteElement(*sxml.Element, ...sxml.Attr) error { return nil }
+
+// BenchmarkServerInfo answers the disco#info every client sends to its server after login.
+func BenchmarkServerInfo(b *testing.B) {
+	r := router.New(router.Options{Domains: []string{"example.com"}})
+	d := New(Options{})
+	d.Register(r)
+	for _, ns := range []string{"jabber:iq:roster", "urn:xmpp:ping", "jabber:iq:version", "http://jabber.org/protocol/commands"} {
+		r.HandleIQ(ns, d)
+	}
+	d.AddFeatures(FeatureMsgOffline)
+	res := router.NewResource(jid.MustParse("alice@example.com/phone"), discard{}, nopCloser{})
+	r.Bind(b.Context(), res)
+	e := parse(b, "<iq type='get' id='d1' to='example.com'><query xmlns='"+NSInfo+"'/></iq>")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(e.Raw())))
+	for b.Loop() {
+		r.Route(b.Context(), res, e)
+	}
+}
