@@ -122,6 +122,10 @@ type Service struct {
 	identities  []Identity
 	items       []ItemSource
 	nodes       map[string]Node
+	// info is the server's disco#info payload, built at the first request. The router takes its
+	// handlers before the node accepts sessions, so the namespaces cannot change after that;
+	// AddFeatures and AddIdentity drop it.
+	info []byte
 }
 
 // New returns a Service; wire it with Register.
@@ -140,6 +144,7 @@ func New(opts Options) *Service {
 func (s *Service) Register(r *router.Router) {
 	s.mu.Lock()
 	s.ns = r
+	s.info = nil
 	s.mu.Unlock()
 	r.HandleIQ(NSInfo, s)
 	r.HandleIQ(NSItems, s)
@@ -149,6 +154,7 @@ func (s *Service) Register(r *router.Router) {
 func (s *Service) AddFeatures(vars ...string) {
 	s.mu.Lock()
 	s.features = append(s.features, vars...)
+	s.info = nil
 	s.mu.Unlock()
 }
 
@@ -163,6 +169,7 @@ func (s *Service) AddAccountFeatures(vars ...string) {
 func (s *Service) AddIdentity(id Identity) {
 	s.mu.Lock()
 	s.identities = append(s.identities, id)
+	s.info = nil
 	s.mu.Unlock()
 }
 
@@ -233,7 +240,7 @@ func (s *Service) HandleIQ(ctx context.Context, q *router.IQ) error {
 	}
 	if req.Node == "" {
 		if info {
-			return q.Result(appendInfo(nil, "", s.ServerInfo()))
+			return q.Result(s.serverInfoPayload())
 		}
 		items, err := s.serverItems(ctx, req)
 		if err != nil {
@@ -259,6 +266,21 @@ func (s *Service) HandleIQ(ctx context.Context, q *router.IQ) error {
 		return err
 	}
 	return q.Result(appendItems(nil, req.Node, items))
+}
+
+// serverInfoPayload returns the cached disco#info payload of the server, building it if needed.
+func (s *Service) serverInfoPayload() []byte {
+	s.mu.RLock()
+	p := s.info
+	s.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	p = appendInfo(nil, "", s.ServerInfo())
+	s.mu.Lock()
+	s.info = p
+	s.mu.Unlock()
+	return p
 }
 
 func (s *Service) serverItems(ctx context.Context, req *Request) ([]Item, error) {

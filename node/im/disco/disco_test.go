@@ -129,6 +129,25 @@ func TestServerInfo(t *testing.T) {
 	}
 }
 
+// TestServerInfoAfterAddFeatures checks that a feature declared after the reply was first built
+// is in the next one.
+func TestServerInfoAfterAddFeatures(t *testing.T) {
+	e := newEnv(t, storeRoster)
+	q := "<iq type='get' id='1' to='example.com'><query xmlns='" + NSInfo + "'/></iq>"
+	if f := do(t, e.r, e.alice, e.as, q).features(); slices.Contains(f, "urn:late") {
+		t.Fatalf("features %q", f)
+	}
+	e.d.AddFeatures("urn:late")
+	e.d.AddIdentity(Identity{Category: "pubsub", Type: "pep"})
+	got := do(t, e.r, e.alice, e.as, q)
+	if f := got.features(); !slices.Contains(f, "urn:late") {
+		t.Errorf("features %q lack the late one", f)
+	}
+	if ids := got.identities(); !slices.Equal(ids, []string{"server/im/Starling", "pubsub/pep/"}) {
+		t.Errorf("identities %q", ids)
+	}
+}
+
 // TestServerInfoFollowsHandlers checks that a namespace registered after disco is advertised: a
 // feature shows exactly when its module is wired in.
 func TestServerInfoFollowsHandlers(t *testing.T) {
