@@ -41,7 +41,7 @@ type nopCloser struct{}
 func (nopCloser) CloseStream(string, string) {}
 
 // parse decodes one stanza as a client sends it in a jabber:client stream.
-func parse(t *testing.T, s string) *sxml.Element {
+func parse(t testing.TB, s string) *sxml.Element {
 	t.Helper()
 	d := sxml.NewDecoder(sxml.Limits{})
 	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
