@@ -331,7 +331,7 @@ func (p *work) startTag(i int, depth int32) (int, int32, error) {
 	// Duplicates: declarations by prefix, attributes by expanded name (below).
 	for x := range decls {
 		for y := x + 1; y < len(decls); y++ {
-			if bytes.Equal(p.doc.bytes(decls[x].name), p.doc.bytes(decls[y].name)) {
+			if decls[x].name.n == decls[y].name.n && bytes.Equal(p.doc.bytes(decls[x].name), p.doc.bytes(decls[y].name)) {
 				return 0, 0, p.errAt(CondNotWellFormed, int(decls[y].rawStart), "duplicate namespace declaration")
 			}
 		}
@@ -384,7 +384,8 @@ func (p *work) startTag(i int, depth int32) (int, int32, error) {
 	}
 	for x := range regs {
 		for y := x + 1; y < len(regs); y++ {
-			if bytes.Equal(p.doc.bytes(regs[x].name), p.doc.bytes(regs[y].name)) &&
+			if regs[x].name.n == regs[y].name.n &&
+				bytes.Equal(p.doc.bytes(regs[x].name), p.doc.bytes(regs[y].name)) &&
 				bytes.Equal(p.doc.bytes(regs[x].space), p.doc.bytes(regs[y].space)) {
 				return 0, 0, p.errAt(CondNotWellFormed, int(regs[y].rawStart), "duplicate attribute %q", p.doc.bytes(regs[y].name))
 			}
