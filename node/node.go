@@ -29,6 +29,7 @@ import (
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/backend"
+	"github.com/starling-xmpp/starling/node/throttle"
 	"github.com/starling-xmpp/starling/node/tlsconf"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
@@ -38,6 +39,10 @@ type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a new one
 	Version  string
+	// ThrottleWindow shortens the throttling "minute" (tests); zero means a minute.
+	ThrottleWindow time.Duration
+	// ThrottleUserspace polices in userspace even where eBPF could load.
+	ThrottleUserspace bool
 }
 
 // Node is one running Starling server.
@@ -52,6 +57,7 @@ type Node struct {
 	registry *prometheus.Registry
 	tls      *tls.Config
 	version  string
+	throttle *throttle.Manager
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -61,14 +67,14 @@ type Node struct {
 
 // New builds a node and opens its listeners (so that the ports are known, and taken, when New
 // returns), without serving yet. On any error everything opened so far is closed again.
-func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err error) {
+func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	n = &Node{cfg: cfg, log: opts.Logger, registry: opts.Registry, version: opts.Version}
+	n := &Node{cfg: cfg, log: opts.Logger, registry: opts.Registry, version: opts.Version}
 	defer func() {
 		if err != nil {
 			n.closeAll()
@@ -77,13 +83,23 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err er
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	c2sPolicy, err := ParsePolicy(cfg.TrafficThrottling)
+	if err != nil {
+		return nil, err
+	}
+	if n.metrics, err = metrics.New(n.registry); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	// The meter attaches to the node's cgroup before any socket exists: sockets take their cgroup
+	// when they are created (DESIGN §5).
+	if n.throttle, err = throttle.New(ctx, throttle.Options{Window: opts.ThrottleWindow, Userspace: opts.ThrottleUserspace,
+		Logger: n.log, Registerer: n.registry}); err != nil {
+		return nil, err
+	}
 	if n.store, err = backend.Open(ctx, cfg.Database.URI, cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", cfg.Database.URI, err)
 	}
 	n.accounts = accounts.New(n.store, 0)
-	if n.metrics, err = metrics.New(n.registry); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
-	}
 	tlsCfg, leaf, err := tlsconf.Load(tlsconf.Options{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 		DataDir: cfg.DataDir, Domains: cfg.VirtualHosts, Logger: n.log})
 	if err != nil {
@@ -134,6 +150,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err er
 		MaxAuthFailures:    cfg.C2S.MaxAuthAttempts,
 		MaxConnsPerIP:      cfg.C2S.MaxConnectionsPerIP,
 		AuthPerIPPerMinute: cfg.C2S.MaxAuthAttemptsPerIP,
+		Throttle:           n.throttle,
 		Logger:             n.log,
 		Metrics:            n.metrics,
 		Version:            n.version,
@@ -149,6 +166,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (n *Node, err er
 			}
 			n.listeners = append(n.listeners, ln)
 			n.direct = append(n.direct, l.Socket == config.SocketTLS)
+			if err := n.throttle.SetPort(uint16(ln.Addr().(*net.TCPAddr).Port), "c2s", c2sPolicy); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if cfg.HTTP.Enabled {
@@ -215,7 +235,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	var hs *http.Server
 	if n.httpLn != nil {
-		hs = &http.Server{Handler: httpapi.New(httpapi.Options{Registry: n.registry, Health: n.health}), ReadHeaderTimeout: 10 * time.Second}
+		hs = &http.Server{Handler: httpapi.New(httpapi.Options{Registry: n.registry, Health: n.health,
+			Extra: map[string]http.Handler{"GET /throttle": httpapi.JSON(func() any { return n.throttle.Status() })}}),
+			ReadHeaderTimeout: 10 * time.Second}
 		n.log.Info("http listening", "addr", n.httpLn.Addr().String())
 		go func() {
 			if err := hs.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -259,4 +281,32 @@ func (n *Node) closeAll() {
 	if n.store != nil {
 		n.store.Close()
 	}
+	if n.throttle != nil {
+		n.throttle.Close()
+	}
 }
+
+// Check validates what the config reader leaves to the node (the throttling settings), so that
+// `starling config check` finds every error a start would.
+func Check(cfg *config.Config) error {
+	var errs []error
+	for _, s := range []config.Setting{cfg.TrafficThrottling, cfg.HTTrafficThrottling} {
+		if _, err := ParsePolicy(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParsePolicy parses a throttling setting, reporting a bad one at its file:line:col.
+func ParsePolicy(s config.Setting) (throttle.Policy, error) {
+	p, err := throttle.ParsePolicy(s.Value)
+	var se *throttle.SyntaxError
+	if errors.As(err, &se) {
+		return p, s.Errorf(se.Column-1, "%s", se.Msg)
+	}
+	return p, err
+}
+
+// Throttle gives the traffic manager (tests and the HTTP view read its status).
+func (n *Node) Throttle() *throttle.Manager { return n.throttle }

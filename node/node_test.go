@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/node/config"
+	"github.com/starling-xmpp/starling/node/config/tdsl"
 	"github.com/starling-xmpp/starling/node/internal/xmpptest"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
@@ -25,6 +26,11 @@ type testNode struct {
 }
 
 func startNode(t *testing.T, edit func(*config.Config)) *testNode {
+	t.Helper()
+	return startNodeOpts(t, edit, Options{})
+}
+
+func startNodeOpts(t *testing.T, edit func(*config.Config), opts Options) *testNode {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -46,7 +52,9 @@ func startNode(t *testing.T, edit func(*config.Config)) *testNode {
 		logw = os.Stderr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n, err := New(ctx, cfg, Options{Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})), Version: "test"})
+	opts.Logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Version = "test"
+	n, err := New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("new node: %v", err)
@@ -192,3 +200,5 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 }
+
+func tdslOpts() tdsl.Options { return tdsl.Options{} }

@@ -5,28 +5,34 @@
 //	starling user del JID                        delete an account with its roster and offline messages
 //	starling user list [DOMAIN]                  list accounts
 //	starling config check [FILE]                 parse a config, print warnings and errors
+//	starling throttle status [--http ADDR]       live per-connection traffic counters of a running node
 //	starling version                             print the version
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/starling-xmpp/starling/node"
 	"github.com/starling-xmpp/starling/node/accounts"
 	"github.com/starling-xmpp/starling/node/config"
 	"github.com/starling-xmpp/starling/node/config/tdsl"
 	"github.com/starling-xmpp/starling/node/storage/backend"
+	"github.com/starling-xmpp/starling/node/throttle"
 )
 
 const usage = `starling: a clustered XMPP server
@@ -38,6 +44,7 @@ Usage:
   starling user del JID                         delete an account, its roster and offline messages
   starling user list [DOMAIN]                   list accounts
   starling config check [FILE]                  check a configuration file
+  starling throttle status [--http ADDR]        per-connection traffic counters of a running node
   starling version                              print the version
   starling help                                 this text
 
@@ -81,6 +88,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errUsage
 		}
 		return cmdConfigCheck(args[2:], stdout, stderr)
+	case "throttle":
+		if len(args) < 2 || args[1] != "status" {
+			return errUsage
+		}
+		return cmdThrottleStatus(ctx, args[2:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
 }
@@ -154,6 +166,9 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) error {
 	cfg, warnings, err := config.Load(path, tdsl.Options{Env: os.LookupEnv})
 	for _, w := range warnings {
 		fmt.Fprintln(stdout, "warning:", w)
+	}
+	if err == nil {
+		err = node.Check(cfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stdout, config.Caret(err))
@@ -250,4 +265,65 @@ func readPassword(stdin io.Reader) (string, error) {
 		return "", errors.New("empty password")
 	}
 	return pw, nil
+}
+
+func cmdThrottleStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("throttle status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfigPath(), "configuration file (to find the node's HTTP listener)")
+	addr := fs.String("http", "", "the node's HTTP address, host:port (default: from the configuration)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *addr == "" {
+		cfg, err := loadConfig(*path, stderr)
+		if err != nil {
+			return err
+		}
+		if !cfg.HTTP.Enabled {
+			return fmt.Errorf("%s has no HTTP listener (http () { port = 5280 }); the live view is served there", *path)
+		}
+		a := cfg.HTTP.Addrs()[0]
+		if strings.HasPrefix(a, ":") {
+			a = "127.0.0.1" + a
+		}
+		*addr = a
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+*addr+"/throttle", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("ask the node at %s: %w", *addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the node at %s answered %s", *addr, resp.Status)
+	}
+	var st throttle.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("read the node's answer: %w", err)
+	}
+	printThrottleStatus(stdout, st)
+	return nil
+}
+
+func printThrottleStatus(w io.Writer, st throttle.Status) {
+	fmt.Fprintf(w, "mode: %s (window %s)", st.Mode, st.Window)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "; %s", st.Reason)
+	}
+	fmt.Fprintf(w, "\n%d policed connections\n", len(st.Conns))
+	if len(st.Conns) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "listener\tport\tpeer\tin/window\tin/total\tout/window\tout/total\tstanzas/window\tstanzas/total\tdropped\tstate\t")
+	for _, c := range st.Conns {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", c.Listener, c.Port, c.Remote,
+			c.In.WindowBytes, c.In.TotalBytes, c.Out.WindowBytes, c.Out.TotalBytes,
+			c.Stanzas.Window, c.Stanzas.Total, c.In.Dropped+c.Out.Dropped+c.Stanzas.Dropped, c.State)
+	}
+	tw.Flush()
 }

@@ -3,10 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/starling-xmpp/starling/loader"
+	"github.com/starling-xmpp/starling/node/throttle"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -44,6 +52,8 @@ func TestCommands(t *testing.T) {
 		{args: []string{"config", "check", cfg}, wantOut: "OK"},
 		{args: []string{"config", "check", writeConfig(t, "'cluster-mode' = 'maybe'\n")}, wantErr: "configuration has errors", wantOut: ":3:"},
 		{args: []string{"config", "check", writeConfig(t, "'no-such-key' = 1\n")}, wantOut: "warning:"},
+		{args: []string{"config", "check", writeConfig(t, "'cm-ht-traffic-throttling' = 'xmpp:25k:0:disc,bin:200m:0:explode'\n")}, wantErr: "configuration has errors", wantOut: ":3:"},
+		{args: []string{"throttle", "status", "--config", cfg}, wantErr: "no HTTP listener"},
 	}
 	for _, s := range steps {
 		var out, errOut bytes.Buffer
@@ -59,5 +69,33 @@ func TestCommands(t *testing.T) {
 		if s.wantOut != "" && !strings.Contains(out.String(), s.wantOut) {
 			t.Errorf("%s: output %q lacks %q", name, out.String(), s.wantOut)
 		}
+	}
+}
+
+func TestThrottleStatusTable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/throttle" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(throttle.Status{Mode: "ebpf", Window: "1m0s", Conns: []throttle.ConnStatus{{
+			ID: 7, Listener: "c2s", Port: 5222, Remote: netip.MustParseAddrPort("127.0.0.1:40000"),
+			In: loader.DirStats{WindowBytes: 100, TotalBytes: 300}, Out: loader.DirStats{WindowBytes: 50, TotalBytes: 60},
+			Stanzas: throttle.StanzaStats{Window: 3, Total: 9}, State: "ok",
+		}}})
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if err := run(context.Background(), []string{"throttle", "status", "--http", addr}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mode: ebpf", "1 policed connections", "127.0.0.1:40000", "300", "c2s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := run(context.Background(), []string{"throttle", "status", "--http", "127.0.0.1:1"}, nil, &out, io.Discard); err == nil {
+		t.Fatal("no error for a node that is not there")
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/starling-xmpp/starling/node/conn"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/throttle"
 	"github.com/starling-xmpp/starling/xmpp/sasl"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
@@ -70,8 +71,11 @@ type Options struct {
 	// pinged (XEP-0199) first; a connection that has not bound a resource is closed at its first
 	// silence. Default 5 minutes.
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
-	Metrics     Metrics
+	// Throttle, if set, polices connections (DESIGN §2): bytes in the kernel or the userspace meter,
+	// stanzas here.
+	Throttle *throttle.Manager
+	Logger   *slog.Logger
+	Metrics  Metrics
 	// Version is announced nowhere but logs.
 	Version string
 }
@@ -259,13 +263,29 @@ func (s *Server) allowAuth(ip netip.Addr) bool {
 }
 
 func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool) {
-	c, err := conn.New(tc, s.opts.Conn)
+	copts := s.opts.Conn
+	var thr *throttle.Conn
+	if s.opts.Throttle != nil {
+		copts.Wrap = func(nc net.Conn) net.Conn {
+			w, t, err := s.opts.Throttle.Track(nc)
+			if err != nil {
+				s.log.Error("c2s: cannot police a connection; closing it", "remote", nc.RemoteAddr(), "err", err)
+				return nil
+			}
+			thr = t
+			return w
+		}
+	}
+	c, err := conn.New(tc, copts)
 	if err != nil {
 		s.log.Warn("c2s: connection setup failed", "err", err)
 		return
 	}
+	defer thr.Release()
 	s.opts.Metrics.ConnOpened()
 	sess := newSession(s, c, remoteIP(tc))
+	sess.thr = thr
+	thr.SetOwner(sess)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

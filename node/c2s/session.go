@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
+	"time"
 
+	"github.com/starling-xmpp/starling/loader"
 	"github.com/starling-xmpp/starling/node/conn"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/throttle"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/sasl"
 	"github.com/starling-xmpp/starling/xmpp/stanza"
@@ -57,7 +59,31 @@ type session struct {
 	pingSeq   uint32
 	user      string // prepared localpart once authenticated
 	res       *router.Resource
-	stopped   atomic.Bool
+	thr       *throttle.Conn // nil when the listener has no traffic policy
+}
+
+// ThrottleDisconnect implements throttle.Owner.
+func (s *session) ThrottleDisconnect(text string, egressFenced bool) {
+	if egressFenced {
+		s.c.Close(conn.ReasonThrottled)
+		return
+	}
+	s.CloseStream("policy-violation", text)
+}
+
+// ThrottlePause implements throttle.Owner.
+func (s *session) ThrottlePause(dir loader.Direction, until time.Time) {
+	if dir == loader.Ingress {
+		s.c.PauseRead(until)
+	} else {
+		s.c.PauseWrite(until)
+	}
+}
+
+// isSMAck reports whether e is a stream-management request or answer, which throttling does not count.
+func isSMAck(e *xml.Element) bool {
+	n := string(e.Name())
+	return (n == "r" || n == "a") && string(e.Space()) == "urn:xmpp:sm:3"
 }
 
 func newSession(srv *Server, c *conn.Conn, ip netip.Addr) *session {
@@ -158,6 +184,14 @@ func (s *session) HandleToken(t xml.Token) error {
 		return errStop
 	}
 	e := t.Elem
+	if s.thr != nil && !isSMAck(e) {
+		switch s.thr.Stanza() {
+		case throttle.Drop:
+			return nil
+		case throttle.Disconnect:
+			return s.streamError(&stream.Error{Condition: "policy-violation", Text: "too many stanzas"}, conn.ReasonThrottled)
+		}
+	}
 	switch s.state {
 	case stNegot:
 		return s.negotiate(e)

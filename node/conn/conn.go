@@ -71,6 +71,10 @@ type Conn struct {
 	bytesIn    atomic.Uint64
 	bytesOut   atomic.Uint64
 	lastActive atomic.Int64 // unix nanoseconds of the last read
+	// readPause and writePause hold a unix-nanosecond time until which the direction is paused (the
+	// `drop` action of a byte limit: pausing loses nothing, where dropping segments stalls TCP).
+	readPause  atomic.Int64
+	writePause atomic.Int64
 }
 
 // ErrClosed is returned by writes to a closed or closing connection.
@@ -90,7 +94,10 @@ func New(c *net.TCPConn, opts Options) (*Conn, error) {
 	cn := &Conn{opts: opts, sock: s, remote: c.RemoteAddr(), local: c.LocalAddr(), closeDone: make(chan struct{})}
 	cn.under = s
 	if opts.Wrap != nil {
-		cn.under = opts.Wrap(s)
+		if cn.under = opts.Wrap(s); cn.under == nil {
+			c.Close()
+			return nil, errors.New("conn: the connection wrapper refused the connection")
+		}
 	}
 	cn.nc = cn.under
 	cn.lastActive.Store(time.Now().UnixNano())
@@ -249,6 +256,14 @@ func (c *Conn) flush() {
 		}
 		batch, c.out = c.out, batch[:0]
 		c.mu.Unlock()
+		if c.writePause.Load() > time.Now().UnixNano() && !c.waitPause(&c.writePause) {
+			for i, b := range batch {
+				putChunk(b)
+				batch[i] = nil
+			}
+			batch = batch[:0]
+			continue // closed while paused: the next round sees it and ends
+		}
 
 		chunks := batch
 		n := 0
@@ -402,6 +417,27 @@ func (c *Conn) Idle() time.Duration {
 	return time.Duration(time.Now().UnixNano() - c.lastActive.Load())
 }
 
+// PauseRead stops reading from the peer until t; PauseWrite stops writing to it until t. Output keeps
+// being queued (within MaxPending) while writing is paused.
+func (c *Conn) PauseRead(t time.Time)  { c.readPause.Store(t.UnixNano()) }
+func (c *Conn) PauseWrite(t time.Time) { c.writePause.Store(t.UnixNano()) }
+
+// waitPause sleeps until the time in p, or until the connection closes; false means it closed.
+func (c *Conn) waitPause(p *atomic.Int64) bool {
+	d := time.Duration(p.Load() - time.Now().UnixNano())
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.closeDone:
+		return false
+	}
+}
+
 // Handler receives what a connection reads.
 type Handler interface {
 	// HandleToken handles one token. Its Elem is only valid during the call. A non-nil error stops the
@@ -432,6 +468,12 @@ func (c *Conn) ReadTokens(dec *xml.Decoder, h Handler) error {
 			}
 			if err := h.HandleToken(tok); err != nil {
 				return err
+			}
+		}
+		if c.readPause.Load() > time.Now().UnixNano() {
+			dec.Release()
+			if !c.waitPause(&c.readPause) {
+				return net.ErrClosed
 			}
 		}
 		c.sock.nonblock = true

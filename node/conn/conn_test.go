@@ -266,3 +266,30 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	c.Flush(context.Background())
 }
+
+func TestPauseReadAndWrite(t *testing.T) {
+	c, client := pair(t, Options{})
+	h := &handler{tokens: make(chan string, 16)}
+	done := make(chan error, 1)
+	until := time.Now().Add(150 * time.Millisecond)
+	c.PauseRead(until)
+	go func() { done <- c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h) }()
+	client.Write([]byte(header))
+	<-h.tokens
+	if time.Now().Before(until) {
+		t.Fatal("read while paused")
+	}
+	until = time.Now().Add(150 * time.Millisecond)
+	c.PauseWrite(until)
+	c.Write([]byte("<late/>"))
+	buf := make([]byte, 7)
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "<late/>" {
+		t.Fatalf("%q %v", buf, err)
+	}
+	if time.Now().Before(until) {
+		t.Fatal("written while paused")
+	}
+	client.Close()
+	<-done
+}
