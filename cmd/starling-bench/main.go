@@ -103,7 +103,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := bench.Config{
 		Plan: p, Servers: strings.Split(*servers, ","), Dir: *dir, Repo: absRepo, StarlingBinary: *bin, StarlingRev: *rev,
 		Holder: load.ProcessHolders(exe, "hold"), Log: log, Progress: stderr,
-		Command: "starling-bench " + strings.Join(args, " "),
+		Command: "starling-bench run " + strings.Join(args, " "),
 	}
 	r, runErr := bench.Execute(ctx, cfg)
 	// Whatever was measured is written, even after a failure or Ctrl-C.

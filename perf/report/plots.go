@@ -123,6 +123,7 @@ func bars(rs []load.Result, names []string, key, title, unit string) (*plot.Plot
 	p.NominalX(vs...)
 	p.Y.Min = 0
 	p.Y.Max = top * 1.25 // room for the legend above the bars
+	p.Y.Tick.Marker = niceTicks{}
 	return p, nil
 }
 
@@ -178,6 +179,7 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 	p.X.Label.Text = "idle sessions"
 	p.Y.Label.Text = "KB per session (RSS growth ÷ sessions)"
 	vs := variants(rs)
+	top := 0.0
 	for i, n := range names {
 		for k, v := range vs {
 			res, ok := find(rs, v, n)
@@ -187,6 +189,7 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 			var xy plotter.XYs
 			for _, pt := range res.Points {
 				xy = append(xy, plotter.XY{X: pt.X, Y: pt.Y})
+				top = math.Max(top, pt.Y)
 			}
 			label := n
 			if len(vs) > 1 {
@@ -206,7 +209,42 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 		}
 	}
 	p.Y.Min = 0
+	p.Y.Max = top * 1.3 // room for the legend above the lines
 	p.X.Min = 0
+	p.Y.Tick.Marker = niceTicks{}
+	p.X.Tick.Marker = niceTicks{}
 	p.Legend.Top = true
 	return p, nil
+}
+
+// niceTicks labels an axis at 1, 2 or 5 × 10^k steps with plain numbers
+// (gonum's default can leave only the two ends labelled, with decimals).
+type niceTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if hi <= lo {
+		return []plot.Tick{{Value: lo, Label: num(lo)}}
+	}
+	raw := (hi - lo) / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	var ts []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9 && len(ts) < 50; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: tickLabel(v)})
+	}
+	return ts
+}
+
+func tickLabel(v float64) string {
+	if v == math.Trunc(v) {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return num(v)
 }
