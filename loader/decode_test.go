@@ -168,3 +168,46 @@ func TestCgroupParsing(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add(make([]byte, eventSize))
+	f.Add(append(make([]byte, 56), 1, 0, 0, 0, 0x9d, 0x14, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := decodeEvent(raw)
+		if err != nil {
+			return
+		}
+		// What decodes must describe a real event, and encode back to
+		// the same leading bytes (padding aside).
+		if ev.Kind != EventLimit && ev.Kind != EventClosed {
+			t.Fatalf("kind %v", ev.Kind)
+		}
+		var e bpf.ThrottleEvent
+		if _, err := binary.Decode(raw[:eventSize], binary.NativeEndian, &e); err != nil {
+			t.Fatal(err)
+		}
+		e.Pad = [6]uint8{}
+		back := encodeEvent(t, e)
+		if !bytes.Equal(back[:eventSize-6], raw[:eventSize-6]) {
+			t.Fatalf("round trip changed the record")
+		}
+		if ev.Conn != ConnID(e.Cookie) || ev.In.TotalBytes != e.TotalBytes[0] || ev.Out.Dropped != e.Dropped[1] {
+			t.Fatalf("decoded %+v from %+v", ev, e)
+		}
+	})
+}
+
+func FuzzCgroupFiles(f *testing.F) {
+	f.Add("cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n", "0::/\n")
+	f.Add("cgroup2 /a\\040b cgroup2 rw 0 0\n", "1:cpu:/\n0::/x/y\n")
+	f.Add("cgroup2 \\ cgroup2\n", "0::\n")
+	f.Fuzz(func(t *testing.T, mounts, procCgroup string) {
+		// Mostly: no panic on odd escapes and short lines.
+		if m, err := cgroup2Mount([]byte(mounts)); err == nil && !strings.Contains(mounts, "cgroup2") {
+			t.Fatalf("mount %q found in %q, which has no cgroup2", m, mounts)
+		}
+		if p, err := unifiedCgroup([]byte(procCgroup)); err == nil && !strings.HasPrefix(p, "/") {
+			t.Fatalf("relative cgroup %q from %q", p, procCgroup)
+		}
+	})
+}
