@@ -22,9 +22,15 @@ import (
 	"github.com/starling-xmpp/starling/node/config"
 	"github.com/starling-xmpp/starling/node/conn"
 	"github.com/starling-xmpp/starling/node/httpapi"
+	"github.com/starling-xmpp/starling/node/im/adhoc"
+	"github.com/starling-xmpp/starling/node/im/adhoc/admin"
+	"github.com/starling-xmpp/starling/node/im/disco"
 	"github.com/starling-xmpp/starling/node/im/offline"
+	"github.com/starling-xmpp/starling/node/im/ping"
 	"github.com/starling-xmpp/starling/node/im/presence"
+	"github.com/starling-xmpp/starling/node/im/register"
 	"github.com/starling-xmpp/starling/node/im/roster"
+	"github.com/starling-xmpp/starling/node/im/version"
 	"github.com/starling-xmpp/starling/node/metrics"
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/storage"
@@ -58,6 +64,8 @@ type Node struct {
 	tls      *tls.Config
 	version  string
 	throttle *throttle.Manager
+	// registration is XEP-0077, which the client listener also serves before authentication.
+	registration *register.Service
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -151,6 +159,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err er
 		MaxConnsPerIP:      cfg.C2S.MaxConnectionsPerIP,
 		AuthPerIPPerMinute: cfg.C2S.MaxAuthAttemptsPerIP,
 		Throttle:           n.throttle,
+		Registration:       n.registration,
 		Logger:             n.log,
 		Metrics:            n.metrics,
 		Version:            n.version,
@@ -197,6 +206,29 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 	}
 	n.router.HandlePresence(pres)
 	n.router.HandleIQ(roster.NS, roster.NewHandler(ros, pres))
+
+	d := disco.New(disco.Options{Admins: n.cfg.Admins, Roster: n.store})
+	d.Register(n.router)
+	if off != nil {
+		d.AddFeatures(disco.FeatureMsgOffline)
+	}
+	ping.Register(n.router)
+	version.Register(n.router, version.Options{Version: n.version})
+	reg, err := register.New(register.Options{Enabled: n.cfg.Registration, Accounts: n.accounts, Sessions: n.router, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("in-band registration: %w", err)
+	}
+	reg.Register(n.router)
+	n.registration = reg
+	cmds, err := admin.Commands(admin.Options{Accounts: n.accounts, Sessions: n.router, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("admin commands: %w", err)
+	}
+	a := adhoc.New(adhoc.Options{Admins: n.cfg.Admins, Logger: n.log})
+	if err := a.Add(cmds...); err != nil {
+		return fmt.Errorf("admin commands: %w", err)
+	}
+	a.Register(n.router, d)
 	return nil
 }
 

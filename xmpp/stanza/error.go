@@ -57,6 +57,9 @@ type Error struct {
 	Type      string // "" means Condition.DefaultType()
 	Text      string
 	By        string // the 'by' attribute: the entity that found the error (RFC 6120 §8.3.2)
+	// App is an application-specific condition element (RFC 6120 §8.3.4), pre-serialised, such as
+	// XEP-0050's <bad-sessionid xmlns='http://jabber.org/protocol/commands'/>.
+	App []byte
 }
 
 // New returns an Error with the condition's default type.
@@ -91,6 +94,7 @@ func (e *Error) AppendElement(dst []byte) []byte {
 		dst = xml.EscapeText(dst, e.Text)
 		dst = append(dst, "</text>"...)
 	}
+	dst = append(dst, e.App...)
 	return append(dst, "</error>"...)
 }
 

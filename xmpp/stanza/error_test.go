@@ -46,3 +46,12 @@ func TestAppendReply(t *testing.T) {
 		t.Fatalf("decoded %+v", v)
 	}
 }
+
+func TestApplicationCondition(t *testing.T) {
+	e := &Error{Condition: BadRequest, App: []byte("<bad-sessionid xmlns='http://jabber.org/protocol/commands'/>")}
+	got := string(e.AppendElement(nil))
+	want := "<error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><bad-sessionid xmlns='http://jabber.org/protocol/commands'/></error>"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

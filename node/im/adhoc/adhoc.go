@@ -272,10 +272,11 @@ func (n cmdNode) DiscoItems(_ context.Context, req *disco.Request) ([]disco.Item
 }
 
 // commandError is an error of XEP-0050 §4.6: a general condition with a specific one of the
-// commands namespace. stanza.Error cannot yet carry the specific element, so its name leads the
-// text, where a client or a person reading the error finds it.
+// commands namespace.
 func commandError(general stanza.Condition, specific, text string) *stanza.Error {
-	return stanza.New(general, specific+": "+text)
+	e := stanza.New(general, text)
+	e.App = []byte("<" + specific + " xmlns='" + NS + "'/>")
+	return e
 }
 
 // Errors of XEP-0050 §4.6.

@@ -101,17 +101,16 @@ func (r *cmdReply) condition() string {
 		return ""
 	}
 	c := ""
+	specific := ""
 	for _, e := range r.Error.Cond {
-		if e.XMLName.Space == "urn:ietf:params:xml:ns:xmpp-stanzas" && e.XMLName.Local != "text" {
+		switch {
+		case e.XMLName.Space == "urn:ietf:params:xml:ns:xmpp-stanzas" && e.XMLName.Local != "text":
 			c = e.XMLName.Local
+		case e.XMLName.Space == NS:
+			specific = "/" + e.XMLName.Local
 		}
 	}
-	for _, specific := range []string{"malformed-action", "bad-action", "bad-sessionid", "session-expired", "bad-payload"} {
-		if strings.HasPrefix(r.Error.Text, specific+":") {
-			c += "/" + specific
-		}
-	}
-	return c
+	return c + specific
 }
 
 // actions lists the offered actions as "default: a b".
