@@ -179,6 +179,10 @@ func (r *rig) link(t *testing.T, network string, p BytePolicy) (net.Conn, ConnID
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { node.Close() })
+	// A bug that stalls a transfer fails the test instead of hanging it.
+	deadline := time.Now().Add(30 * time.Second)
+	node.SetDeadline(deadline)
+	peer.SetDeadline(deadline)
 	return node, id, peer
 }
 
