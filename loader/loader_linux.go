@@ -359,6 +359,8 @@ func (l *Loader) Totals() []PortTotals {
 
 // Destroy kills a connection's socket with netlink SOCK_DESTROY, which the
 // peer sees as a reset and the node as an error on its next read or write.
+// The kernel must have counted bytes on the connection (it takes the
+// addresses from its entry), as it has for any connection that hit a limit.
 func (l *Loader) Destroy(id ConnID) error {
 	if !l.open() {
 		return fmt.Errorf("destroy connection %d: %w", id, net.ErrClosed)
