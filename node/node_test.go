@@ -150,6 +150,32 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("oversized stanza", func(t *testing.T) {
+		c := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test"})
+		c.SendRaw("<message><body>" + strings.Repeat("x", 300<<10) + "</body></message>")
+		if cond, _ := c.WaitClosed(context.Background()); cond != "policy-violation" {
+			t.Fatalf("stream error %q, want policy-violation", cond)
+		}
+	})
+	t.Run("auth before STARTTLS", func(t *testing.T) {
+		c := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test", NoTLS: true})
+		if c.Features.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms") != nil {
+			t.Fatal("SASL offered before TLS although TLS is required")
+		}
+		c.SendRaw("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHNlY3JldC1hbGljZQ==</auth>")
+		if cond, _ := c.WaitClosed(context.Background()); cond != "policy-violation" {
+			t.Fatalf("stream error %q, want policy-violation", cond)
+		}
+	})
+	t.Run("too many failed logins", func(t *testing.T) {
+		c := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test"})
+		for i := 0; i < 10; i++ {
+			c.SendRaw("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHdyb25n</auth>")
+		}
+		if cond, _ := c.WaitClosed(context.Background()); cond != "policy-violation" {
+			t.Fatalf("stream error %q, want policy-violation", cond)
+		}
+	})
 	t.Run("wrong password", func(t *testing.T) {
 		_, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "nope"})
 		if err == nil || !strings.Contains(err.Error(), "not-authorized") {
@@ -165,6 +191,31 @@ func TestBadInput(t *testing.T) {
 			t.Fatal("a stream to an unserved domain was accepted")
 		}
 	})
+}
+
+func TestConnectionsPerIP(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) { c.C2S.MaxConnectionsPerIP = 3 })
+	var open []*xmpptest.Client
+	for i := 0; i < 3; i++ {
+		open = append(open, xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test"}))
+	}
+	if c, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", Timeout: 3 * time.Second}); err == nil {
+		c.Close()
+		t.Fatal("a fourth connection from one address was served")
+	}
+	open[0].Close()
+	// The slot is freed once the node sees the close.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", Timeout: time.Second})
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection after one closed: %v", err)
+		}
+	}
 }
 
 func TestResourceConflict(t *testing.T) {
