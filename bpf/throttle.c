@@ -104,10 +104,11 @@ struct event {
 	__u64 dropped[2];
 	__u32 kind;   // enum event_kind
 	__u16 policy_port;
-	__u8 dir;     // enum direction (EVENT_LIMIT)
+	__u8 dir;     // enum direction (EVENT_LIMIT; EGRESS for EVENT_CLOSED)
 	__u8 action;  // enum action (EVENT_LIMIT)
 	__u8 scope;   // enum scope (EVENT_LIMIT)
-	__u8 fenced;  // whether the direction is now fenced (EVENT_LIMIT)
+	__u8 fenced;  // EVENT_LIMIT: the direction is now fenced; EVENT_CLOSED:
+	              // the egress is fenced for good, its queue can never drain
 	__u8 _pad[6];
 };
 
@@ -493,9 +494,12 @@ int throttle_egress(struct __sk_buff *skb)
 }
 
 // throttle_release reports a connection's final totals when the node closes
-// its socket, and forgets it. A fenced connection is kept (marked released)
-// so that data still queued in the socket cannot slip past the fence while
-// TCP drains; the LRU map evicts it later.
+// its socket, and forgets it. A connection whose egress is fenced is kept
+// (marked released): data still queued in the socket must not slip past
+// the fence while TCP drains. The closed event says so (fenced, egress),
+// and the loader then destroys the socket, which can never drain, and
+// deletes the entry. An ingress fence needs no keeping: a closed socket
+// answers further data with a reset.
 SEC("cgroup/sock_release")
 int throttle_release(struct bpf_sock *sk)
 {
@@ -509,10 +513,11 @@ int throttle_release(struct bpf_sock *sk)
 	struct port_stats *st = bpf_map_lookup_elem(&stats, &slot);
 	if (!st)
 		return 1;
+	__u32 out = cs->dir[DIR_EGRESS].flags;
 	__sync_fetch_and_add(&st->closed, 1);
-	emit_event(st, cookie, cs, EVENT_CLOSED, 0, 0, 0, 0,
+	emit_event(st, cookie, cs, EVENT_CLOSED, DIR_EGRESS, 0, 0, (out & FLAG_FENCED) != 0,
 		   (bpf_ktime_get_ns() + clock_offset_ns) / window_ns);
-	if ((cs->dir[0].flags | cs->dir[1].flags) & (FLAG_FENCED | FLAG_FENCED_WINDOW))
+	if (out & (FLAG_FENCED | FLAG_FENCED_WINDOW))
 		cs->flags |= CONN_RELEASED;
 	else
 		bpf_map_delete_elem(&conns, &cookie);

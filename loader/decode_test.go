@@ -44,8 +44,9 @@ func TestDecodeEvent(t *testing.T) {
 		t.Fatalf("decoded %+v\nwant    %+v", got, want)
 	}
 
-	closed := encodeEvent(t, bpf.ThrottleEvent{Cookie: 1, Kind: uint32(bpf.ThrottleEventKindEVENT_CLOSED), TotalBytes: [2]uint64{10, 20}})
-	if got, err := decodeEvent(closed); err != nil || got.Kind != EventClosed || got.Out.TotalBytes != 20 {
+	closed := encodeEvent(t, bpf.ThrottleEvent{Cookie: 1, Kind: uint32(bpf.ThrottleEventKindEVENT_CLOSED), TotalBytes: [2]uint64{10, 20},
+		Dir: uint8(bpf.ThrottleDirectionDIR_EGRESS), Fenced: 1})
+	if got, err := decodeEvent(closed); err != nil || got.Kind != EventClosed || got.Out.TotalBytes != 20 || !got.Out.Fenced || got.In.Fenced {
 		t.Fatalf("closed event: %+v, %v", got, err)
 	}
 

@@ -394,7 +394,29 @@ func (l *Loader) readEvents() {
 			l.log.Error("throttle: bad event from kernel", "err", err)
 			continue
 		}
+		if ev.Kind == EventClosed && ev.Fenced {
+			l.reap(ev.Conn)
+		}
 		l.events <- ev
+	}
+}
+
+// reap ends a connection the node closed while its egress was fenced for
+// good: what is queued in the socket can never pass, so rather than let TCP
+// retry for minutes, the socket is destroyed (if the node did not already
+// reset it) and the kernel forgets the entry it kept for the fence.
+func (l *Loader) reap(id ConnID) {
+	var cs bpf.ThrottleConnState
+	if err := l.objs.Conns.Lookup(uint64(id), &cs); err != nil {
+		return
+	}
+	local := addrPort(cs.Family, cs.LocalAddr, cs.LocalPort)
+	remote := addrPort(cs.Family, cs.RemoteAddr, cs.RemotePort)
+	if err := destroySocket(local, remote, uint64(id)); err != nil && !errors.Is(err, unix.ENOENT) {
+		l.log.Warn("throttle: destroy fenced socket after close", "conn", id, "local", local, "remote", remote, "err", err)
+	}
+	if err := l.objs.Conns.Delete(uint64(id)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		l.log.Warn("throttle: forget fenced connection", "conn", id, "err", err)
 	}
 }
 
@@ -432,12 +454,10 @@ func decodeEvent(raw []byte) (Event, error) {
 		In:     dir(0),
 		Out:    dir(1),
 	}
-	if kind == EventLimit {
-		if ev.Dir == Ingress {
-			ev.In.Fenced = ev.Fenced
-		} else {
-			ev.Out.Fenced = ev.Fenced
-		}
+	if ev.Dir == Ingress {
+		ev.In.Fenced = ev.Fenced
+	} else {
+		ev.Out.Fenced = ev.Fenced
 	}
 	return ev, nil
 }

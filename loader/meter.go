@@ -125,7 +125,11 @@ type Event struct {
 	Port uint16 // the policed port that matched
 	// Dir, Action, Scope and Fenced describe an EventLimit. Fenced means
 	// the meter already drops that direction's payload, so the node must
-	// not try to write a stream error through a fenced egress.
+	// not try to write a stream error through a fenced egress (and should
+	// close such a connection with a reset, SetLinger(0): a FIN would wait
+	// behind data that can never pass; the eBPF meter destroys the socket
+	// after the close if the node does not). On an EventClosed, Dir is
+	// Egress and Fenced says whether it was fenced for good.
 	Dir    Direction
 	Action Action
 	Scope  Scope

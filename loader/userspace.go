@@ -401,7 +401,12 @@ func (c *meteredConn) Close() error {
 		delete(c.u.conns, c.id)
 		c.u.mu.Unlock()
 		c.port.closed.Add(1)
-		c.u.emit(c.port, c.event(EventClosed, c.u.window.Index(c.u.now())))
+		ev := c.event(EventClosed, c.u.window.Index(c.u.now()))
+		out := &c.dir[Egress]
+		out.mu.Lock()
+		ev.Dir, ev.Fenced = Egress, out.c.flags&flagFenced != 0
+		out.mu.Unlock()
+		c.u.emit(c.port, ev)
 	})
 	return c.closeErr
 }
