@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err er
 	limits.MaxStanzaBytes = cfg.C2S.MaxStanzaSize
 	limits.MaxDepth = cfg.C2S.MaxDepth
 	limits.MaxAttrs = cfg.C2S.MaxAttributes
+	limits.MaxElements = cfg.C2S.MaxElements
 	tlsRequired := true
 	for _, l := range cfg.C2S.Listeners {
 		if l.Socket == config.SocketPlain && !l.TLSRequired {

@@ -3,6 +3,7 @@ package xml
 import (
 	"bytes"
 	"io"
+	"unicode/utf8"
 )
 
 // Kind says what a Token is.
@@ -76,15 +77,16 @@ const (
 
 // Framer states: where in the current top-level token the scan stopped.
 const (
-	fsIdle     uint8 = iota // between tokens
-	fsLT                    // after '<'
-	fsStartTag              // in a start tag, outside quotes
-	fsQuote                 // in a quoted attribute value
-	fsEndTag                // in an end tag
-	fsText                  // in character data
-	fsBang                  // after "<!", matching "[CDATA["
-	fsCDATA                 // in a CDATA section
-	fsPI                    // in a top-level processing instruction
+	fsIdle      uint8 = iota // between tokens
+	fsLT                     // after '<'
+	fsStartName              // in a start tag's name
+	fsStartTag               // in a start tag after its name, outside quotes
+	fsQuote                  // in a quoted attribute value
+	fsEndTag                 // in an end tag
+	fsText                   // in character data
+	fsBang                   // after "<!", matching "[CDATA["
+	fsCDATA                  // in a CDATA section
+	fsPI                     // in a top-level processing instruction
 )
 
 // Kinds of top-level token the framer can be scanning.
@@ -98,6 +100,13 @@ const (
 // machine over the buffer, so a token arriving in many reads is scanned once;
 // the full parse runs only on a complete token. Positions are relative to the
 // token start, which survives compaction.
+//
+// Besides counting depth, the framer matches every end tag against the name
+// of the start tag it closes, so a peer sending <a><b></a> is refused as soon
+// as </a> has arrived: counting alone would take </a> for </b> and wait for
+// more input until the size limit or an idle timeout. The names of the open
+// elements stay in the buffer (a token's bytes are kept until it is
+// complete), so the stack holds only their offsets: work.open.
 type framer struct {
 	state  uint8
 	top    uint8
@@ -106,7 +115,24 @@ type framer struct {
 	header bool  // stop after the first start tag (stream header)
 	pos    int
 	depth  int
+	elems  int   // start tags seen in this token, for Limits.MaxElements
+	tag    int32 // offset of the '<' of the tag being scanned
+	name   int32 // length of the current start tag's qualified name
 }
+
+// nameRef locates an open element's qualified name in the current token.
+type nameRef struct{ off, n int32 }
+
+// nameByte marks the bytes that continue a qualified name as far as the
+// framer is concerned: the ASCII name characters and every byte of a
+// multi-byte UTF-8 sequence. The parse validates names properly; the framer
+// only needs where a name ends.
+var nameByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= utf8.RuneSelf || nameTab[c]&ntChar != 0
+	}
+	return t
+}()
 
 const cdataOpen = "[CDATA["
 
@@ -385,6 +411,7 @@ func (d *Decoder) errAt(cond string, i int, format string, args ...any) error {
 // It returns the token's length once it is complete, 0 if more input is needed.
 func (d *Decoder) frame() (int, error) {
 	f := &d.fr
+	ws := d.workspace() // holds the stack of open names
 	b := d.buf[d.r:d.w]
 	full := len(b)
 	if len(b) > d.lim.MaxStanzaBytes {
@@ -405,7 +432,7 @@ scan:
 		case fsLT:
 			switch c := b[i]; c {
 			case '/':
-				f.state = fsEndTag
+				f.state, f.tag = fsEndTag, int32(i-1)
 				if f.depth == 0 {
 					f.top = topEnd
 				}
@@ -423,11 +450,24 @@ scan:
 				if c < 0x80 && nameTab[c]&ntStart == 0 {
 					return 0, d.errAt(CondNotWellFormed, i, "invalid character %q after '<'", c)
 				}
-				f.state = fsStartTag
+				f.elems++
+				if f.elems > d.lim.MaxElements {
+					return 0, d.errAt(CondPolicyViolation, i-1, "more than %d elements in one stanza", d.lim.MaxElements)
+				}
+				f.state, f.tag = fsStartName, int32(i-1)
 				if f.depth == 0 {
 					f.top = topStart
 				}
 			}
+		case fsStartName:
+			for i < len(b) && nameByte[b[i]] {
+				i++
+			}
+			if i == len(b) {
+				break scan
+			}
+			f.name = int32(i) - f.tag - 1
+			f.state = fsStartTag
 		case fsStartTag:
 			for i < len(b) && !tagStop[b[i]] {
 				i++
@@ -456,6 +496,7 @@ scan:
 					if f.depth > d.lim.MaxDepth {
 						return 0, d.errAt(CondPolicyViolation, i-1, "elements nested deeper than %d", d.lim.MaxDepth)
 					}
+					ws.open = append(ws.open[:f.depth-1], nameRef{off: f.tag + 1, n: f.name})
 				}
 				f.state = fsText
 			}
@@ -474,8 +515,14 @@ scan:
 				break scan
 			}
 			i += j + 1
-			if f.depth <= 1 {
-				return i, nil // the stream's end tag (depth 0) or the element's own
+			if f.depth == 0 {
+				return i, nil // the stream's end tag, checked by streamEnd
+			}
+			if err := d.matchEnd(b, int(f.tag), i-1, ws.open[f.depth-1]); err != nil {
+				return 0, err
+			}
+			if f.depth == 1 {
+				return i, nil // the element's own end tag
 			}
 			f.depth--
 			f.state = fsText
@@ -519,6 +566,28 @@ scan:
 	}
 	f.pos = i
 	return d.needMore(full)
+}
+
+// matchEnd checks the end tag b[tag:gt+1] against the open element whose
+// name is at open: the same name, then only whitespace before '>'. It
+// reports what the parse would, at the same offsets.
+func (d *Decoder) matchEnd(b []byte, tag, gt int, open nameRef) error {
+	s := tag + 2
+	e := s
+	for e < gt && nameByte[b[e]] {
+		e++
+	}
+	if e == s {
+		return d.errAt(CondNotWellFormed, s, "invalid end tag name")
+	}
+	want := b[open.off : open.off+open.n]
+	if got := b[s:e]; len(got) != len(want) || !bytes.Equal(got, want) {
+		return d.errAt(CondNotWellFormed, tag, "end tag </%s> does not match <%s>", got, want)
+	}
+	if k := skipSpace(b[:gt], e); k != gt {
+		return d.errAt(CondNotWellFormed, k, "expected '>' in end tag")
+	}
+	return nil
 }
 
 // needMore reports an incomplete token, or a policy violation if the token

@@ -69,6 +69,11 @@ var validCases = []struct {
 		want: []string{"", "StreamEnd"},
 	},
 	{
+		name: "end tags in CDATA and whitespace in end tags",
+		in:   streamHdr + "<a><b><![CDATA[</a></c>]]></b \t\r\n></a >" + trailer,
+		want: []string{"", `Element <{jabber:client}a><{jabber:client}b>"</a></c>"</></> raw="<a><b><![CDATA[</a></c>]]></b \t\r\n></a >"`, "StreamEnd"},
+	},
+	{
 		name: "unicode names",
 		in:   streamHdr + `<ñame attr·x='1'><日本>語</日本></ñame>` + trailer,
 		want: []string{"", `Element <{jabber:client}ñame {}attr·x="1"><{jabber:client}日本>"語"</></> raw="<ñame attr·x='1'><日本>語</日本></ñame>"`, "StreamEnd"},
@@ -122,6 +127,17 @@ var invalidCases = []struct {
 	{"wrong stream name", `<stream:streams ` + streamNS + `>`, CondInvalidNamespace},
 	{"unprefixed stream in wrong ns", `<stream xmlns='jabber:client'>`, CondInvalidNamespace},
 	{"mismatched tags", streamHdr + `<a><b></a></b>`, CondNotWellFormed},
+	{"end tag closes the parent", streamHdr + `<message><body></message>`, CondNotWellFormed},
+	{"depth-1 end tag mismatched", streamHdr + `<message></presence>`, CondNotWellFormed},
+	{"end tag a prefix of the name", streamHdr + `<message><body></bod></message>`, CondNotWellFormed},
+	{"end tag longer than the name", streamHdr + `<a><b></bb></a>`, CondNotWellFormed},
+	{"end tag without the prefix", streamHdr + `<a xmlns:x='u'><x:b></b></a>`, CondNotWellFormed},
+	{"end tag with a prefix", streamHdr + `<a xmlns:x='u'><b></x:b></a>`, CondNotWellFormed},
+	{"end tag of a self-closed sibling", streamHdr + `<a><b/></b></a>`, CondNotWellFormed},
+	{"unicode end tag mismatched", streamHdr + `<日本><ñame></ñam></日本>`, CondNotWellFormed},
+	{"empty end tag name", streamHdr + `<a></ a>`, CondNotWellFormed},
+	{"junk after end tag name", streamHdr + `<a><b></b c></a>`, CondNotWellFormed},
+	{"slash after end tag name", streamHdr + `<a></a/>`, CondNotWellFormed},
 	{"mismatched stream end", streamHdr + `</stream:streams>`, CondNotWellFormed},
 	{"mismatched prefix", streamHdr + `<a xmlns:x='u' xmlns:y='u'><x:b></y:b></a>`, CondNotWellFormed},
 	{"duplicate attribute", streamHdr + `<a b='1' b='2'/>`, CondNotWellFormed},
@@ -227,6 +243,50 @@ func TestSplitEverywhere(t *testing.T) {
 	}
 }
 
+// TestFailOnArrival checks that a mismatched end tag, and the start tag
+// past the element limit, fail the stream as soon as the offending bytes
+// have arrived, however the input was split (inside names included), and
+// not one byte earlier: a peer cannot leave the decoder waiting for an end
+// that counting depth alone would expect.
+func TestFailOnArrival(t *testing.T) {
+	tests := []struct {
+		lim  Limits
+		in   string // ends with the offending byte
+		cond string
+		text string
+	}{
+		{Limits{}, `<message><body></message>`, CondNotWellFormed, "end tag </message> does not match <body>"},
+		{Limits{}, `<message></presence>`, CondNotWellFormed, "end tag </presence> does not match <message>"},
+		{Limits{}, `<a xmlns:x='u'><x:bb c='>'></x:b>`, CondNotWellFormed, "end tag </x:b> does not match <x:bb>"},
+		{Limits{}, `<a><b><c></c></b></c>`, CondNotWellFormed, "end tag </c> does not match <a>"},
+		{Limits{}, `<日本><ñame>x</ñam>`, CondNotWellFormed, "end tag </ñam> does not match <ñame>"},
+		{Limits{}, `<a><b></b c>`, CondNotWellFormed, "expected '>' in end tag"},
+		{Limits{MaxElements: 5}, `<a><b/><b><b/></b><b/><b`, CondPolicyViolation, "more than 5 elements in one stanza"},
+	}
+	for _, tc := range tests {
+		whole := []byte(streamHdr + tc.in)
+		want := decodeChunks(tc.lim, whole)
+		if condition(want.err) != tc.cond || !strings.Contains(errString(want.err), tc.text) {
+			t.Fatalf("%s: got %v, want %s: %s", tc.in, want.err, tc.cond, tc.text)
+		}
+		for k := len(streamHdr); k < len(whole); k++ {
+			if r := decodeChunks(tc.lim, whole[:k]); r.err != nil {
+				t.Fatalf("%s: first %d bytes already fail: %v", tc.in, k, r.err)
+			}
+			if r := decodeChunks(tc.lim, whole[:k], whole[k:]); errString(r.err) != errString(want.err) {
+				t.Fatalf("%s split at %d: got %v, want %v", tc.in, k, r.err, want.err)
+			}
+		}
+		chunks := make([][]byte, len(whole))
+		for i := range whole {
+			chunks[i] = whole[i : i+1]
+		}
+		if r := decodeChunks(tc.lim, chunks...); errString(r.err) != errString(want.err) {
+			t.Fatalf("%s byte by byte: got %v, want %v", tc.in, r.err, want.err)
+		}
+	}
+}
+
 func TestLimits(t *testing.T) {
 	big := strings.Repeat("x", 1000)
 	deep := func(n int) string {
@@ -265,6 +325,12 @@ func TestLimits(t *testing.T) {
 		{"attr name over limit", Limits{MaxNameBytes: 14}, "<a bbbbbbbbbbbbbbb='1'/>", CondPolicyViolation},
 		{"header name over limit", Limits{MaxNameBytes: 12}, "", CondPolicyViolation},
 		{"declarations in scope at limit", Limits{MaxNSDecls: 4}, `<a xmlns:a='1' xmlns:b='2'><b xmlns:c='3' xmlns='4'/><c xmlns:c='3' xmlns:d='4'/></a>`, ""},
+		{"elements at limit", Limits{MaxElements: 5}, "<a><b/><c/><d><e/></d></a>", ""},
+		{"elements over limit", Limits{MaxElements: 5}, "<a><b/><c/><d><e/><f/></d></a>", CondPolicyViolation},
+		{"elements never closed", Limits{MaxElements: 5}, "<a>" + strings.Repeat("<b/>", 5), CondPolicyViolation},
+		{"default elements at limit", Limits{}, "<a>" + strings.Repeat("<b/>", 999) + "</a>", ""},
+		{"default elements over limit", Limits{}, "<a>" + strings.Repeat("<b/>", 1000) + "</a>", CondPolicyViolation},
+		{"one element allowed", Limits{MaxElements: 1}, "<presence/>", ""},
 		{"declarations in scope over limit", Limits{MaxNSDecls: 4}, `<a xmlns:a='1' xmlns:b='2'><b xmlns:c='3'><c xmlns:d='4' xmlns:e='5'/></b></a>`, CondPolicyViolation},
 	}
 	for _, tc := range tests {
@@ -595,9 +661,11 @@ func TestIdleFootprint(t *testing.T) {
 // TestAdversarialCost decodes maximal stanzas shaped to hit the parser's
 // per-item costs (namespace lookups, duplicate checks, text runs, tiny
 // elements) byte by byte and in one piece, and bounds the time: a quadratic
-// path would take minutes, not milliseconds.
+// path would take minutes, not milliseconds. The element limit is lifted, as
+// an operator may do, so that the size limit is the one that binds.
 func TestAdversarialCost(t *testing.T) {
 	const size = 256 << 10
+	lim := Limits{MaxElements: size}
 	fill := func(head, unit, tail string) string {
 		var sb strings.Builder
 		sb.WriteString(head)
@@ -627,7 +695,7 @@ func TestAdversarialCost(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			in := []byte(streamHdr + s)
 			start := time.Now()
-			d := NewDecoder(Limits{})
+			d := NewDecoder(lim)
 			d.Feed(in)
 			d.Next()
 			tok, err := d.Next()
@@ -638,7 +706,7 @@ func TestAdversarialCost(t *testing.T) {
 			_ = tok.Elem.Clone()
 			whole := time.Since(start)
 			start = time.Now()
-			d = NewDecoder(Limits{})
+			d = NewDecoder(lim)
 			for i := 0; i < len(in); i += 7 {
 				d.Feed(in[i:min(i+7, len(in))])
 				if _, err := d.Next(); err != nil && !errors.Is(err, ErrNeedMore) {
@@ -664,6 +732,9 @@ func TestErrorOffsets(t *testing.T) {
 	}{
 		{streamHdr + "<a>\xff</a>", CondNotWellFormed, h + 3},
 		{streamHdr + "<a><b></c></a>", CondNotWellFormed, h + 6},
+		{streamHdr + "<a><b></a>", CondNotWellFormed, h + 6},
+		{streamHdr + "<a><b></b x>", CondNotWellFormed, h + 10},
+		{streamHdr + "<a></ a>", CondNotWellFormed, h + 5},
 		{streamHdr + "<a b='1' b='2'/>", CondNotWellFormed, h + 9},
 		{streamHdr + "<a><x:b/></a>", CondBadNamespacePrefix, h + 4},
 		{streamHdr + "<a>x &foo; y</a>", CondRestrictedXML, h + 5},

@@ -18,10 +18,15 @@
 //
 // Limits (see [Limits]) are enforced while scanning, before a token is
 // complete: the size of one depth-1 element (and of the stream header), the
-// nesting depth below the stream element, the attributes per element, the
-// length of a qualified name and the namespace declarations in scope.
-// Exceeding one is a policy-violation stream error whose text names the
-// limit; the buffer never grows beyond what the stanza limit needs.
+// nesting depth below the stream element, the elements in one depth-1
+// element, the attributes per element, the length of a qualified name and
+// the namespace declarations in scope. Exceeding one is a policy-violation
+// stream error whose text names the limit; the buffer never grows beyond
+// what the stanza limit needs.
+//
+// The framer also matches each end tag against the start tag it closes, so
+// a mismatched end tag is not-well-formed as soon as its '>' has arrived,
+// not when the element would have ended by depth count alone.
 //
 // The XMPP restrictions are enforced too: no comments, processing
 // instructions, DTDs or entities other than the five predefined ones

@@ -62,6 +62,11 @@ type Limits struct {
 	// one depth-1 element (default 128). Without it, thousands of nested
 	// declarations make every prefix lookup slow: a CPU attack.
 	MaxNSDecls int
+	// MaxElements bounds the start tags in one depth-1 element, itself
+	// included (default 1000, Tigase's elements-number-limit). Without it
+	// a stanza of empty elements such as <a/><a/>… costs the parse arena
+	// about 30 times its size.
+	MaxElements int
 }
 
 // DefaultLimits returns the limits used for client and server streams unless
@@ -73,6 +78,7 @@ func DefaultLimits() Limits {
 		MaxAttrs:       64,
 		MaxNameBytes:   256,
 		MaxNSDecls:     128,
+		MaxElements:    1000,
 	}
 }
 
@@ -93,6 +99,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxNSDecls <= 0 {
 		l.MaxNSDecls = def.MaxNSDecls
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = def.MaxElements
 	}
 	return l
 }

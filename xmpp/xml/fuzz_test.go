@@ -156,7 +156,7 @@ func FuzzDecoder(f *testing.F) {
 		}
 		// Tight limits derived from the input: splitting must not change
 		// which limit trips, or where.
-		tight := Limits{MaxStanzaBytes: 40 + len(data)%97, MaxDepth: 1 + len(data)%4, MaxAttrs: 1 + len(data)%3, MaxNameBytes: 14 + len(data)%5, MaxNSDecls: 1 + len(data)%3}
+		tight := Limits{MaxStanzaBytes: 40 + len(data)%97, MaxDepth: 1 + len(data)%4, MaxAttrs: 1 + len(data)%3, MaxNameBytes: 14 + len(data)%5, MaxNSDecls: 1 + len(data)%3, MaxElements: 1 + len(data)%7}
 		t1 := decodeChunks(tight, in)
 		t2 := decodeChunks(tight, in[:len(in)/3], in[len(in)/3:])
 		if errString(t1.err) != errString(t2.err) || strings.Join(t1.toks, "\n") != strings.Join(t2.toks, "\n") {

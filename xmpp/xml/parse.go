@@ -49,7 +49,8 @@ type work struct {
 	scope []binding
 	runs  []textRun
 	tmp   []attrRec
-	check []byte // scratch for validating references in character data
+	open  []nameRef // the framer's open elements, outermost first; see framer
+	check []byte    // scratch for validating references in character data
 
 	lim   Limits
 	base  int64 // stream offset of doc.src[0]
