@@ -88,16 +88,38 @@ func benchRepeat(b *testing.B, prog *ebpf.Program, p pkt) {
 //
 //	go test ./loader/ -run '^$' -bench PingPong -benchtime=1s
 func BenchmarkPingPong(b *testing.B) {
+	compareLinks(b, 64, 100*time.Nanosecond)
+}
+
+// BenchmarkBulk is BenchmarkPingPong with 1 MiB sent one way and a one-byte
+// answer: bulk transfer, where the hooks run once per large segment.
+//
+//	go test ./loader/ -run '^$' -bench Bulk -benchtime=1s
+func BenchmarkBulk(b *testing.B) {
+	compareLinks(b, 1<<20, 10*time.Microsecond)
+}
+
+// linkNames name the links compareLinks measures, in order.
+var linkNames = []string{"off", "ebpf", "ebpf2", "userspace"}
+
+// compareLinks measures exchanges of size bytes over the four links of
+// BenchmarkPingPong, taking turns, and reports rates from the median time
+// of each link's exchanges (histogram buckets of bucket): a preempted
+// exchange (the machine is shared) moves a mean a lot and a median hardly
+// at all.
+func compareLinks(b *testing.B, size int, bucket time.Duration) {
 	requireBPF(b)
 	// The unmetered link first: its sockets are created before the loader
-	// moves the process into its cgroup, so no program sees them.
-	off := newPingPong(b, nil, -1)
+	// moves the process into its cgroup, so no program sees them; likewise
+	// the outside peer's socket.
+	off := newLink(b, nil, -1, size)
 	outside, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	l, err := New(context.Background(), Options{})
 	if err != nil {
+		unix.Close(outside)
 		b.Fatal(err)
 	}
 	defer l.Close()
@@ -106,24 +128,21 @@ func BenchmarkPingPong(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer u.Close()
-	links := []*pingPongLink{off, newPingPong(b, l, outside), newPingPong(b, l, -1), newPingPong(b, u, -1)}
+	links := []*benchLink{off, newLink(b, l, outside, size), newLink(b, l, -1, size), newLink(b, u, -1, size)}
 	defer func() {
-		for _, pl := range links {
-			pl.close()
+		for _, bl := range links {
+			bl.close()
 		}
 	}()
 
-	// Medians of each link's round trips, from histograms with 100 ns
-	// buckets: a preempted round trip (the machine is shared) moves a mean
-	// a lot and a median hardly at all.
-	const bucket, buckets = 100 * time.Nanosecond, 20000
+	const buckets = 20000
 	hist := make([][buckets]uint32, len(links))
 	b.ReportAllocs()
-	b.SetBytes(2 * 64)
+	b.SetBytes(int64(size))
 	for i := 0; b.Loop(); i++ {
 		k := i % len(links)
 		start := time.Now()
-		links[k].roundTrip(b)
+		links[k].exchange(b)
 		hist[k][min(int(time.Since(start)/bucket), buckets-1)]++
 	}
 	median := func(k int) float64 {
@@ -138,25 +157,29 @@ func BenchmarkPingPong(b *testing.B) {
 		}
 		return math.NaN()
 	}
-	for k, name := range []string{"off", "ebpf", "ebpf2", "userspace"} {
-		b.ReportMetric(1/median(k), name+"-msgs/s")
+	for k, name := range linkNames {
+		if size > 64 {
+			b.ReportMetric(float64(size)/median(k)/1e6, name+"-MB/s")
+		} else {
+			b.ReportMetric(1/median(k), name+"-msgs/s")
+		}
 		if k > 0 {
 			b.ReportMetric(median(0)/median(k), name+"/off")
 		}
 	}
 }
 
-// pingPongLink is a client and an echoing server.
-type pingPongLink struct {
-	client    net.Conn
-	server    net.Conn
-	msg, back []byte
-	echoed    chan error
+// benchLink is a client and a server that answers each size bytes it reads
+// with the same bytes (size <= 64: ping-pong) or with one byte (bulk).
+type benchLink struct {
+	client, server net.Conn
+	msg, back      []byte
+	served         chan error
 }
 
-// newPingPong opens a link whose server end is tracked by m (if any); the
+// newLink opens a link whose server end is tracked by m (if any); the
 // client is clientFD, a socket made earlier, or a new one if it is -1.
-func newPingPong(b *testing.B, m Meter, clientFD int) *pingPongLink {
+func newLink(b *testing.B, m Meter, clientFD int, size int) *benchLink {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -186,36 +209,40 @@ func newPingPong(b *testing.B, m Meter, clientFD int) *pingPongLink {
 			b.Fatal(err)
 		}
 	}
-	pl := &pingPongLink{client: client, server: server, msg: make([]byte, 64), back: make([]byte, 64), echoed: make(chan error, 1)}
+	answer := size
+	if size > 64 {
+		answer = 1
+	}
+	bl := &benchLink{client: client, server: server, msg: make([]byte, size), back: make([]byte, answer), served: make(chan error, 1)}
 	go func() {
-		// A plain loop (io.Copy would splice for a bare *net.TCPConn).
-		buf := make([]byte, 4096)
+		// A plain loop in every mode (io.Copy would splice for a bare
+		// *net.TCPConn).
+		buf := make([]byte, size)
 		for {
-			n, err := server.Read(buf)
-			if err != nil {
-				pl.echoed <- err
+			if _, err := io.ReadFull(server, buf); err != nil {
+				bl.served <- err
 				return
 			}
-			if _, err := server.Write(buf[:n]); err != nil {
-				pl.echoed <- err
+			if _, err := server.Write(buf[:answer]); err != nil {
+				bl.served <- err
 				return
 			}
 		}
 	}()
-	return pl
+	return bl
 }
 
-func (pl *pingPongLink) roundTrip(b *testing.B) {
-	if _, err := pl.client.Write(pl.msg); err != nil {
+func (bl *benchLink) exchange(b *testing.B) {
+	if _, err := bl.client.Write(bl.msg); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := io.ReadFull(pl.client, pl.back); err != nil {
+	if _, err := io.ReadFull(bl.client, bl.back); err != nil {
 		b.Fatal(err)
 	}
 }
 
-func (pl *pingPongLink) close() {
-	pl.client.Close()
-	<-pl.echoed
-	pl.server.Close()
+func (bl *benchLink) close() {
+	bl.client.Close()
+	<-bl.served
+	bl.server.Close()
 }
