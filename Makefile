@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin/starling
 CONFIG ?= etc/starling.tdsl
 # Packages whose tests exercise concurrency run under the race detector too.
-RACE_PKGS := ./node/conn/... ./node/router/... ./node/c2s/... ./node/im/... ./loader/...
+RACE_PKGS := ./node ./node/conn/... ./node/router/... ./node/c2s/... ./node/im/... ./loader/...
 
 .PHONY: all build run test test-unit test-race deps generate bench bench-full lint fmt vet clean
 

@@ -1,11 +1,12 @@
-// Package httpapi serves the node's HTTP endpoints: /metrics (Prometheus, from the node's own registry)
-// and /healthz (storage reachable). Further admin views register their handlers here.
+// Package httpapi serves the node's HTTP endpoints: /metrics (Prometheus, from the node's own registry),
+// /healthz (storage reachable) and /debug/pprof. Further admin views register their handlers here.
 package httpapi
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,11 @@ func New(o Options) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	// Profiles for operators chasing a memory or CPU question; the listener belongs on loopback or
+	// an admin network (etc/starling.tdsl binds it to 127.0.0.1).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	for p, h := range o.Extra {
 		mux.Handle(p, h)
 	}
