@@ -232,8 +232,8 @@ func (u *Userspace) emit(pm *portMeter, ev Event) {
 	select {
 	case u.events <- ev:
 	default:
-		// Only when the node stopped reading events: say so once per
-		// loss, it is the node's bug to fix.
+		// Only when the node stopped reading events, which is the
+		// node's bug to fix: say so at every loss.
 		pm.lost.Add(1)
 		u.log.Warn("throttle: event lost, the events buffer is full", "kind", ev.Kind, "conn", ev.Conn, "port", ev.Port)
 	}
