@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 )
@@ -16,10 +17,21 @@ import (
 // cgroup is the cgroup v2 directory the programs attach to.
 type cgroup struct {
 	path string
-	// Set when the loader created path and moved the process into it;
-	// Close moves the process back to parent and removes path.
+	// Set when path is the child cgroup made for the process (see
+	// processChild); close gives back this Loader's share of it.
 	created bool
 	parent  string
+}
+
+// processChild is the child cgroup the process was moved into, shared by
+// every Loader in the process (several nodes in one test binary): cgroup
+// membership belongs to the whole process, so the first Loader moves it in
+// and the last one to close moves it back. This is package state only
+// because the kernel's is process-wide.
+var processChild struct {
+	sync.Mutex
+	path, parent string
+	refs         int
 }
 
 // cgroup2Mount returns where the cgroup v2 hierarchy is mounted, read from
@@ -88,6 +100,12 @@ func openCgroup(dir string) (*cgroup, error) {
 		}
 		return &cgroup{path: dir}, nil
 	}
+	processChild.Lock()
+	defer processChild.Unlock()
+	if processChild.refs > 0 {
+		processChild.refs++
+		return &cgroup{path: processChild.path, created: true, parent: processChild.parent}, nil
+	}
 	mounts, err := os.ReadFile("/proc/self/mounts")
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
@@ -121,6 +139,7 @@ func openCgroup(dir string) (*cgroup, error) {
 		_ = os.Remove(child)
 		return nil, err
 	}
+	processChild.path, processChild.parent, processChild.refs = child, path, 1
 	return &cgroup{path: child, created: true, parent: path}, nil
 }
 
@@ -141,13 +160,19 @@ func moveProcess(dir string) error {
 	return nil
 }
 
-// close undoes what openCgroup did: the process goes back to the parent and
-// the child is removed. Sockets created in the child keep their cgroup
+// close undoes what openCgroup did: when the last Loader sharing the child
+// cgroup closes, the process goes back to the parent and the child is
+// removed. Sockets created in the child keep their cgroup
 // alive in the kernel until they close; removing the directory is still
 // allowed.
 func (c *cgroup) close() error {
 	if !c.created {
 		return nil
+	}
+	processChild.Lock()
+	defer processChild.Unlock()
+	if processChild.refs--; processChild.refs > 0 {
+		return nil // another Loader still polices the process's sockets
 	}
 	own, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {

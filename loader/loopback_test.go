@@ -89,7 +89,10 @@ func closeLoader(t *testing.T, l *Loader) {
 	if err := l.Close(); err != nil {
 		t.Errorf("close loader: %v", err)
 	}
-	if cg.created {
+	processChild.Lock()
+	shared := processChild.refs > 0
+	processChild.Unlock()
+	if cg.created && !shared {
 		if _, err := os.Stat(cg.path); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("cgroup %s left behind: %v", cg.path, err)
 		}
@@ -499,6 +502,34 @@ func TestLoopbackDestroy(t *testing.T) {
 				t.Fatal("destroyed an unknown connection")
 			}
 		})
+	}
+}
+
+// TestTwoLoaders: two nodes in one process share the child cgroup; the
+// first to close must not pull the process out from under the second.
+func TestTwoLoaders(t *testing.T) {
+	requireBPF(t)
+	first, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, "ebpf", time.Minute) // the second, closed at cleanup
+	if first.cg.path != r.m.(*Loader).cg.path {
+		t.Fatalf("cgroups %s and %s", first.cg.path, r.m.(*Loader).cg.path)
+	}
+	closeLoader(t, first)
+	if _, err := os.Stat(first.cg.path); err != nil {
+		t.Fatalf("shared cgroup removed by the first Close: %v", err)
+	}
+	node, id, peer := r.link(t, "tcp4", BytePolicy{})
+	if _, err := peer.Write([]byte("still metered")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(node, make([]byte, 13)); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := r.m.Conn(id); !ok || st.In.TotalBytes != 13 {
+		t.Fatalf("second loader after the first closed: %+v %v", st, ok)
 	}
 }
 
