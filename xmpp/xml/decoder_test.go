@@ -735,6 +735,7 @@ func TestErrorOffsets(t *testing.T) {
 		{streamHdr + "<a><b></a>", CondNotWellFormed, h + 6},
 		{streamHdr + "<a><b></b x>", CondNotWellFormed, h + 10},
 		{streamHdr + "<a></ a>", CondNotWellFormed, h + 5},
+		{streamHdr + "<a>" + strings.Repeat("<b/>", 999) + "<c/>", CondPolicyViolation, h + 3 + 999*4},
 		{streamHdr + "<a b='1' b='2'/>", CondNotWellFormed, h + 9},
 		{streamHdr + "<a><x:b/></a>", CondBadNamespacePrefix, h + 4},
 		{streamHdr + "<a>x &foo; y</a>", CondRestrictedXML, h + 5},
