@@ -78,6 +78,9 @@ type Options struct {
 	Metrics  Metrics
 	// Version is announced nowhere but logs.
 	Version string
+	// NoPoller keeps a parked goroutine per idle connection instead of the epoll poller (for tests
+	// and comparisons).
+	NoPoller bool
 }
 
 // Server accepts client connections on any number of listeners.
@@ -93,6 +96,7 @@ type Server struct {
 	auths     map[netip.Addr]*window
 	closing   bool
 	wg        sync.WaitGroup
+	poller    *conn.Poller // nil: idle connections keep a goroutine
 }
 
 type window struct {
@@ -143,6 +147,13 @@ func New(opts Options) (*Server, error) {
 	}
 	for _, d := range opts.Domains {
 		s.domains[d] = struct{}{}
+	}
+	if !opts.NoPoller {
+		p, err := conn.NewPoller()
+		if err != nil {
+			return nil, err
+		}
+		s.poller = p
 	}
 	return s, nil
 }
@@ -198,11 +209,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, directTLS bool) err
 			continue
 		}
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.release(ip)
-			s.serveConn(ctx, tc, directTLS)
-		}()
+		go s.serveConn(ctx, tc, directTLS, ip)
 	}
 }
 
@@ -262,8 +269,12 @@ func (s *Server) allowAuth(ip netip.Addr) bool {
 	return w.n <= s.opts.AuthPerIPPerMinute
 }
 
-func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool) {
+// serveConn sets a connection up and reads until it parks or ends; the goroutine then exits, and the
+// connection lives on without one (see conn.Serve). The connection is done when both its reader has
+// ended and its socket has closed.
+func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool, ip netip.Addr) {
 	copts := s.opts.Conn
+	copts.Poller = s.poller
 	var thr *throttle.Conn
 	if s.opts.Throttle != nil {
 		copts.Wrap = func(nc net.Conn) net.Conn {
@@ -279,28 +290,37 @@ func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool)
 	c, err := conn.New(tc, copts)
 	if err != nil {
 		s.log.Warn("c2s: connection setup failed", "err", err)
+		s.release(ip)
+		s.wg.Done()
 		return
 	}
-	defer thr.Release()
 	s.opts.Metrics.ConnOpened()
-	sess := newSession(s, c, remoteIP(tc))
+	sess := newSession(s, c, ip)
 	sess.thr = thr
 	thr.SetOwner(sess)
+	sess.pending.Store(2)
+	c.OnClose(func(conn.Reason) { sess.done() })
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		c.Close(conn.ReasonShutdown)
-		s.opts.Metrics.ConnClosed(conn.ReasonShutdown)
+		sess.done()
 		return
 	}
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
 	sess.run(ctx, directTLS)
-	<-c.Done()
+}
+
+// sessionDone forgets a connection whose reader ended and whose socket closed.
+func (s *Server) sessionDone(sess *session) {
+	sess.thr.Release()
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
-	s.opts.Metrics.ConnClosed(c.Reason())
+	s.opts.Metrics.ConnClosed(sess.c.Reason())
+	s.release(sess.ip)
+	s.wg.Done()
 }
 
 // Shutdown stops accepting, ends every session with <system-shutdown/>, and waits for them until ctx ends.
@@ -322,6 +342,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		if s.poller != nil {
+			return s.poller.Close()
+		}
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("c2s: shutdown: %d sessions still open: %w", s.Sessions(), ctx.Err())

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/starling-xmpp/starling/loader"
@@ -60,12 +61,21 @@ type session struct {
 	user      string // prepared localpart once authenticated
 	res       *router.Resource
 	thr       *throttle.Conn // nil when the listener has no traffic policy
+	// pending counts what must end before the connection is forgotten: its reader and its socket.
+	pending atomic.Int32
+}
+
+// done counts one of the two ends of the connection (see Server.serveConn).
+func (s *session) done() {
+	if s.pending.Add(-1) == 0 {
+		s.srv.sessionDone(s)
+	}
 }
 
 // ThrottleDisconnect implements throttle.Owner.
 func (s *session) ThrottleDisconnect(text string, egressFenced bool) {
 	if egressFenced {
-		s.c.Close(conn.ReasonThrottled)
+		s.c.Abort(conn.ReasonThrottled)
 		return
 	}
 	s.CloseStream("policy-violation", text)
@@ -97,18 +107,19 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 		if err := s.c.StartTLS(ctx, s.srv.opts.TLS); err != nil {
 			s.srv.log.Debug("c2s: direct TLS handshake failed", "remote", s.c.RemoteAddr(), "err", err)
 			s.c.Close(conn.ReasonTLSFailed)
+			s.done()
 			return
 		}
 		s.afterTLS()
 	}
 	s.dec = xml.NewDecoder(s.srv.opts.Limits)
-	err := s.c.ReadTokens(s.dec, s)
-	s.dec.Release()
-	s.end(err)
+	s.c.Serve(s.dec, s)
 }
 
-// end turns the reason the reader stopped into the close of the connection.
-func (s *session) end(err error) {
+// Ended implements conn.Handler: it turns the reason the reader stopped into the close of the
+// connection and unbinds the resource.
+func (s *session) Ended(err error) {
+	defer s.done()
 	var xerr *xml.Error
 	switch {
 	case errors.Is(err, errStop):

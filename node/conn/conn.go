@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -29,6 +28,8 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// Wrap, if set, wraps the socket before TLS (the userspace traffic meter counts socket bytes there).
 	Wrap func(net.Conn) net.Conn
+	// Poller, if set, watches idle connections so that they need no goroutine (see Serve).
+	Poller *Poller
 }
 
 func (o *Options) defaults() {
@@ -46,7 +47,7 @@ func (o *Options) defaults() {
 	}
 }
 
-// Conn is one XMPP connection's I/O. Reading happens on the goroutine that calls ReadTokens; writing is
+// Conn is one XMPP connection's I/O. Reading happens on the goroutine that calls Serve; writing is
 // queued by any goroutine with Write or WriteElement and flushed by a short-lived goroutine, so an idle
 // connection costs one parked reader and no buffers.
 type Conn struct {
@@ -64,6 +65,7 @@ type Conn struct {
 	flushing   bool
 	closing    bool // no more writes accepted; close once the queue is written
 	closed     bool
+	abort      bool // reset instead of a graceful close
 	reason     Reason
 	closeDone  chan struct{}
 	flushDone  chan struct{} // non-nil while a flusher runs and someone waits for it
@@ -75,6 +77,17 @@ type Conn struct {
 	// `drop` action of a byte limit: pausing loses nothing, where dropping segments stalls TCP).
 	readPause  atomic.Int64
 	writePause atomic.Int64
+
+	// Reading state (see Serve): the decoder and handler, and whether the connection is parked with
+	// the poller. pmu orders the hand-over between the poller, the silence timer and a closer.
+	dec     *xml.Decoder
+	h       Handler
+	pmu     sync.Mutex
+	parked  bool
+	ended   bool
+	armed   bool // registered with the poller's epoll set
+	pollID  uint64
+	silence *time.Timer
 }
 
 // ErrClosed is returned by writes to a closed or closing connection.
@@ -334,6 +347,16 @@ func (c *Conn) CloseAfter(final []byte, r Reason) {
 	time.AfterFunc(c.opts.WriteTimeout, func() { c.Close(r) })
 }
 
+// Abort resets the connection now (SO_LINGER 0): for a peer whose direction is fenced by the kernel, a
+// FIN would wait behind data that can never pass.
+func (c *Conn) Abort(r Reason) {
+	c.mu.Lock()
+	c.closing = true
+	c.abort = true
+	c.closeLocked(r)
+	c.mu.Unlock()
+}
+
 // Close closes the connection now; queued output is discarded.
 func (c *Conn) Close(r Reason) {
 	c.mu.Lock()
@@ -352,7 +375,7 @@ func (c *Conn) closeLocked(r Reason) {
 	}
 	discarded := len(c.out) > 0 || c.flushing
 	switch {
-	case discarded || r == ReasonSlowConsumer || r == ReasonWriteError:
+	case discarded || c.abort || r == ReasonSlowConsumer || r == ReasonWriteError:
 		// Output is being thrown away or the peer is not reading: reset rather than linger.
 		c.sock.TCPConn.SetLinger(0)
 		c.sock.TCPConn.Close()
@@ -374,6 +397,9 @@ func (c *Conn) closeLocked(r Reason) {
 		go f(c.reason)
 	}
 	close(c.closeDone)
+	if c.opts.Poller != nil {
+		go c.wakeClosed()
+	}
 }
 
 // lingerAfterFIN is how long a gracefully closed socket stays open for the peer's FIN.
@@ -438,23 +464,55 @@ func (c *Conn) waitPause(p *atomic.Int64) bool {
 	}
 }
 
-// Handler receives what a connection reads.
+// Handler receives what a connection reads. Its methods are called by one goroutine at a time (the
+// one that owns reading at that moment), never concurrently.
 type Handler interface {
 	// HandleToken handles one token. Its Elem is only valid during the call. A non-nil error stops the
 	// reader; the handler has already queued whatever the peer should be told.
 	HandleToken(t xml.Token) error
 	// Silent is called when the peer has sent nothing for Options.Silence. It returns false to end the
-	// connection as idle (the reader then returns ErrIdle).
+	// connection as idle (Ended then gets ErrIdle).
 	Silent() bool
+	// Ended is called exactly once, when reading stops for good, with the reason: io.EOF, a
+	// *xml.Error, ErrIdle, net.ErrClosed, the error HandleToken returned, or a read error.
+	Ended(err error)
 }
 
-// ErrIdle is returned by ReadTokens when the handler gave up on a silent peer.
+// ErrIdle is given to Handler.Ended when the handler gave up on a silent peer.
 var ErrIdle = errors.New("connection idle")
 
-// ReadTokens reads and decodes until the connection ends or the handler returns an error. A decoder error
-// (*xml.Error) is returned as is for the owner to turn into a stream error. Between bursts the decoder's
-// buffer goes back to its pool and the goroutine waits for readiness holding no buffer.
-func (c *Conn) ReadTokens(dec *xml.Decoder, h Handler) error {
+// Serve reads and decodes until the connection ends, calling h. Between bursts the decoder's buffer goes
+// back to its pool. With a Poller (Options.Poller) a connection with nothing to read is parked: Serve
+// returns and no goroutine holds the connection until the poller sees it readable or its silence timer
+// fires, so an idle connection costs no goroutine stack. Without one, Serve blocks until the end.
+func (c *Conn) Serve(dec *xml.Decoder, h Handler) {
+	c.dec, c.h = dec, h
+	c.loop()
+}
+
+// loop runs on whichever goroutine owns reading: the one that called Serve, then one started by a wake-up.
+func (c *Conn) loop() {
+	for {
+		err := c.burst()
+		if err == nil && c.opts.Poller == nil {
+			err = c.wait(c.h)
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		if c.park() {
+			return
+		}
+	}
+}
+
+// burst decodes what is buffered and reads until the socket has nothing more; nil means it would block.
+func (c *Conn) burst() error {
+	dec, h := c.dec, c.h
 	for {
 		// Drain what is decoded before reading again: a STARTTLS or stream restart inside this batch
 		// changes how the next bytes must be read.
@@ -482,20 +540,96 @@ func (c *Conn) ReadTokens(dec *xml.Decoder, h Handler) error {
 			c.bytesIn.Add(uint64(n))
 			c.lastActive.Store(time.Now().UnixNano())
 		}
-		if err == nil {
+		switch err {
+		case nil:
 			continue
+		case ErrWouldBlock:
+			dec.Release()
+			return nil
 		}
-		if err != ErrWouldBlock {
-			if err == io.EOF {
-				return io.EOF
-			}
-			return err
-		}
-		dec.Release()
-		if err := c.wait(h); err != nil {
-			return err
+		return err
+	}
+}
+
+// park hands the connection to the poller. It reports false when the connection must be read on at once
+// (the poller could not take it and the caller should go on).
+func (c *Conn) park() bool {
+	c.pmu.Lock()
+	if c.ended {
+		c.pmu.Unlock()
+		return true
+	}
+	c.parked = true
+	if c.silence == nil {
+		c.silence = time.AfterFunc(c.opts.Silence, c.onSilence)
+	} else {
+		c.silence.Reset(c.opts.Silence)
+	}
+	c.pmu.Unlock()
+	if err := c.opts.Poller.arm(c); err != nil {
+		if c.claim() {
+			c.finish(fmt.Errorf("conn: park: %w", err))
 		}
 	}
+	return true
+}
+
+// claim takes a parked connection back for reading; false if it was not parked (someone else owns it).
+func (c *Conn) claim() bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if !c.parked {
+		return false
+	}
+	c.parked = false
+	c.silence.Stop()
+	return true
+}
+
+// wake is called by the poller when a parked connection became readable (or was hung up).
+func (c *Conn) wake() {
+	if c.claim() {
+		go c.loop()
+	}
+}
+
+// onSilence runs when a parked connection stayed silent for Options.Silence.
+func (c *Conn) onSilence() {
+	if !c.claim() {
+		return
+	}
+	if !c.h.Silent() {
+		c.finish(ErrIdle)
+		return
+	}
+	c.loop()
+}
+
+// wakeClosed ends a connection that was closed while parked.
+func (c *Conn) wakeClosed() {
+	if c.claim() {
+		c.finish(net.ErrClosed)
+	}
+}
+
+// finish ends reading for good and tells the handler, once.
+func (c *Conn) finish(err error) {
+	c.pmu.Lock()
+	if c.ended {
+		c.pmu.Unlock()
+		return
+	}
+	c.ended = true
+	c.parked = false
+	if c.silence != nil {
+		c.silence.Stop()
+	}
+	c.pmu.Unlock()
+	if c.opts.Poller != nil {
+		c.opts.Poller.forget(c)
+	}
+	c.dec.Release()
+	c.h.Ended(err)
 }
 
 // wait parks until the socket is readable, asking the handler what to do at each silence period.

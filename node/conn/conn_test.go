@@ -54,6 +54,20 @@ type handler struct {
 	tokens  chan string
 	silent  func() bool
 	onToken func(xml.Token) error
+	ended   chan error
+}
+
+func (h *handler) Ended(err error) {
+	if h.ended != nil {
+		h.ended <- err
+	}
+}
+
+// serve runs c.Serve and returns what it ended with.
+func serve(c *Conn, h *handler) error {
+	h.ended = make(chan error, 1)
+	c.Serve(xml.NewDecoder(xml.DefaultLimits()), h)
+	return <-h.ended
 }
 
 func (h *handler) HandleToken(t xml.Token) error {
@@ -83,7 +97,7 @@ func TestReadAcrossBurstsAndEOF(t *testing.T) {
 	c, client := pair(t, Options{})
 	h := &handler{tokens: make(chan string, 16)}
 	done := make(chan error, 1)
-	go func() { done <- c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h) }()
+	go func() { done <- serve(c, h) }()
 	client.Write([]byte(header + "<message><bo"))
 	if got := <-h.tokens; got != "stream" {
 		t.Fatalf("first token %q", got)
@@ -181,7 +195,7 @@ func TestSilenceAsksTheOwner(t *testing.T) {
 	c, _ := pair(t, Options{Silence: 30 * time.Millisecond})
 	calls := 0
 	h := &handler{tokens: make(chan string, 1), silent: func() bool { calls++; return calls < 3 }}
-	err := c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h)
+	err := serve(c, h)
 	if !errors.Is(err, ErrIdle) || calls != 3 {
 		t.Fatalf("err %v after %d silence calls", err, calls)
 	}
@@ -209,7 +223,7 @@ func TestTLSIdleWait(t *testing.T) {
 			done <- err
 			return
 		}
-		done <- c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h)
+		done <- serve(c, h)
 	}()
 	// A client-side TLS conn over a splitter that lets the test release bytes in steps.
 	tc := tls.Client(client, &tls.Config{InsecureSkipVerify: true})
@@ -273,7 +287,7 @@ func TestPauseReadAndWrite(t *testing.T) {
 	done := make(chan error, 1)
 	until := time.Now().Add(150 * time.Millisecond)
 	c.PauseRead(until)
-	go func() { done <- c.ReadTokens(xml.NewDecoder(xml.DefaultLimits()), h) }()
+	go func() { done <- serve(c, h) }()
 	client.Write([]byte(header))
 	<-h.tokens
 	if time.Now().Before(until) {
@@ -292,4 +306,97 @@ func TestPauseReadAndWrite(t *testing.T) {
 	}
 	client.Close()
 	<-done
+}
+
+// TestPoller runs the read paths with the epoll poller: Serve returns as soon as the connection has
+// nothing to read, and the connection goes on without a goroutine.
+func TestPoller(t *testing.T) {
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	t.Run("wake on data, end on EOF", func(t *testing.T) {
+		c, client := pair(t, Options{Poller: p})
+		h := &handler{tokens: make(chan string, 16), ended: make(chan error, 1)}
+		c.Serve(xml.NewDecoder(xml.DefaultLimits()), h) // returns: nothing to read yet
+		if p.Parked() != 1 {
+			t.Fatalf("%d parked", p.Parked())
+		}
+		client.Write([]byte(header + "<message><bo"))
+		if got := <-h.tokens; got != "stream" {
+			t.Fatalf("got %q", got)
+		}
+		client.Write([]byte("dy>x</body></message>"))
+		if got := <-h.tokens; got != "message" {
+			t.Fatalf("got %q", got)
+		}
+		client.Close()
+		if err := <-h.ended; !errors.Is(err, io.EOF) {
+			t.Fatalf("ended with %v", err)
+		}
+		if p.Parked() != 0 {
+			t.Fatal("an ended connection stays known to the poller")
+		}
+	})
+
+	t.Run("silence", func(t *testing.T) {
+		c, _ := pair(t, Options{Poller: p, Silence: 20 * time.Millisecond})
+		calls := 0
+		h := &handler{tokens: make(chan string, 1), silent: func() bool { calls++; return calls < 3 }, ended: make(chan error, 1)}
+		c.Serve(xml.NewDecoder(xml.DefaultLimits()), h)
+		if err := <-h.ended; !errors.Is(err, ErrIdle) || calls != 3 {
+			t.Fatalf("ended with %v after %d silence calls", err, calls)
+		}
+	})
+
+	t.Run("closed while parked", func(t *testing.T) {
+		c, _ := pair(t, Options{Poller: p})
+		h := &handler{tokens: make(chan string, 1), ended: make(chan error, 1)}
+		c.Serve(xml.NewDecoder(xml.DefaultLimits()), h)
+		c.Close(ReasonShutdown)
+		select {
+		case err := <-h.ended:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("ended with %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a connection closed while parked never ended")
+		}
+	})
+
+	t.Run("TLS", func(t *testing.T) {
+		c, client := pair(t, Options{Poller: p})
+		h := &handler{tokens: make(chan string, 16), ended: make(chan error, 1)}
+		go func() {
+			if err := c.StartTLS(context.Background(), selfSigned(t)); err != nil {
+				h.ended <- err
+				return
+			}
+			c.Serve(xml.NewDecoder(xml.DefaultLimits()), h)
+		}()
+		tc := tls.Client(client, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		for i, part := range []string{header, "<message>", "<body>x</body></message>", "<iq/><presence/>"} {
+			tc.Write([]byte(part))
+			if i == 0 {
+				<-h.tokens
+			}
+		}
+		for _, want := range []string{"message", "iq", "presence"} {
+			select {
+			case got := <-h.tokens:
+				if got != want {
+					t.Fatalf("got %q, want %q", got, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no %s: the parked TLS connection did not wake", want)
+			}
+		}
+		tc.Close()
+		<-h.ended
+	})
 }

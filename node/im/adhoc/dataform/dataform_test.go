@@ -11,7 +11,7 @@ import (
 
 // element decodes s as one element of a jabber:client stream; ok is false if it is not well-formed.
 func element(s string) (*xml.Element, bool) {
-	d := xml.NewDecoder(xml.Limits{})
+	d := xml.NewDecoder(xml.Limits{MaxElements: 4 * MaxValues})
 	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"))
 	d.Feed([]byte(s))
 	if _, err := d.Next(); err != nil {
