@@ -149,7 +149,7 @@ func New(opts Options) (*Server, error) {
 		s.domains[d] = struct{}{}
 	}
 	if !opts.NoPoller {
-		p, err := conn.NewPoller()
+		p, err := conn.NewPoller(0)
 		if err != nil {
 			return nil, err
 		}

@@ -412,6 +412,7 @@ func (s *session) saslStep(in []byte) error {
 	mech := s.sasl.Mechanism()
 	s.user = s.sasl.Username()
 	s.sasl = nil
+	s.cb, s.cbTypes = nil, nil // channel binding matters only during SASL: do not carry it for hours
 	s.srv.opts.Metrics.Auth(mech, true)
 	b := []byte("<success xmlns='" + stream.NSSASL + "'")
 	if len(out) > 0 {

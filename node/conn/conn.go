@@ -79,15 +79,15 @@ type Conn struct {
 	writePause atomic.Int64
 
 	// Reading state (see Serve): the decoder and handler, and whether the connection is parked with
-	// the poller. pmu orders the hand-over between the poller, the silence timer and a closer.
-	dec     *xml.Decoder
-	h       Handler
-	pmu     sync.Mutex
-	parked  bool
-	ended   bool
-	armed   bool // registered with the poller's epoll set
-	pollID  uint64
-	silence *time.Timer
+	// the poller. pmu orders the hand-over between the poller, the silence sweep and a closer.
+	dec      *xml.Decoder
+	h        Handler
+	pmu      sync.Mutex
+	parked   bool
+	ended    bool
+	armed    bool // registered with the poller's epoll set
+	pollID   uint64
+	parkedAt int64 // unix ns; the poller's sweep asks the handler about connections silent too long
 }
 
 // ErrClosed is returned by writes to a closed or closing connection.
@@ -483,7 +483,7 @@ var ErrIdle = errors.New("connection idle")
 
 // Serve reads and decodes until the connection ends, calling h. Between bursts the decoder's buffer goes
 // back to its pool. With a Poller (Options.Poller) a connection with nothing to read is parked: Serve
-// returns and no goroutine holds the connection until the poller sees it readable or its silence timer
+// returns and no goroutine holds the connection until the poller sees it readable or its silence period
 // fires, so an idle connection costs no goroutine stack. Without one, Serve blocks until the end.
 func (c *Conn) Serve(dec *xml.Decoder, h Handler) {
 	c.dec, c.h = dec, h
@@ -560,11 +560,7 @@ func (c *Conn) park() bool {
 		return true
 	}
 	c.parked = true
-	if c.silence == nil {
-		c.silence = time.AfterFunc(c.opts.Silence, c.onSilence)
-	} else {
-		c.silence.Reset(c.opts.Silence)
-	}
+	c.parkedAt = time.Now().UnixNano()
 	c.pmu.Unlock()
 	if err := c.opts.Poller.arm(c); err != nil {
 		if c.claim() {
@@ -582,8 +578,14 @@ func (c *Conn) claim() bool {
 		return false
 	}
 	c.parked = false
-	c.silence.Stop()
 	return true
+}
+
+// silentSince reports whether the connection is parked and has been since before t (unix ns).
+func (c *Conn) silentSince(t int64) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.parked && c.parkedAt+int64(c.opts.Silence) <= t
 }
 
 // wake is called by the poller when a parked connection became readable (or was hung up).
@@ -593,7 +595,7 @@ func (c *Conn) wake() {
 	}
 }
 
-// onSilence runs when a parked connection stayed silent for Options.Silence.
+// onSilence runs when a parked connection stayed silent for Options.Silence (the poller's sweep).
 func (c *Conn) onSilence() {
 	if !c.claim() {
 		return
@@ -621,9 +623,6 @@ func (c *Conn) finish(err error) {
 	}
 	c.ended = true
 	c.parked = false
-	if c.silence != nil {
-		c.silence.Stop()
-	}
 	c.pmu.Unlock()
 	if c.opts.Poller != nil {
 		c.opts.Poller.forget(c)

@@ -311,7 +311,7 @@ func TestPauseReadAndWrite(t *testing.T) {
 // TestPoller runs the read paths with the epoll poller: Serve returns as soon as the connection has
 // nothing to read, and the connection goes on without a goroutine.
 func TestPoller(t *testing.T) {
-	p, err := NewPoller()
+	p, err := NewPoller(5 * time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

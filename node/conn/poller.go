@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,6 +13,9 @@ import (
 // Poller watches parked connections with an epoll set of its own, so that an idle connection needs no
 // goroutine: Go's runtime poller can only wake a goroutine that is already waiting, and a waiting
 // goroutine is a 4–8 KiB stack per idle client. One goroutine (in a blocking epoll_wait) serves them all.
+//
+// A sweep every tick asks the owners of connections parked longer than their silence period what to do
+// (ping, or close): one ticker for all instead of a timer per connection.
 //
 // Registrations are one-shot: a readiness report disarms the connection until it parks again, so a
 // connection is never woken twice, and re-arming a connection that has data reports it at once.
@@ -23,10 +27,16 @@ type Poller struct {
 	mu    sync.Mutex
 	conns map[uint64]*Conn
 	done  chan struct{}
+	stop  chan struct{}
+	tick  time.Duration
 }
 
-// NewPoller starts a poller. Close it when the listener it serves is gone.
-func NewPoller() (*Poller, error) {
+// NewPoller starts a poller whose silence sweep runs every tick (0 means a second; silence periods are
+// then honoured within a second). Close it when the listener it serves is gone.
+func NewPoller(tick time.Duration) (*Poller, error) {
+	if tick <= 0 {
+		tick = time.Second
+	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("conn: epoll_create1: %w", err)
@@ -42,10 +52,39 @@ func NewPoller() (*Poller, error) {
 		unix.Close(stopfd)
 		return nil, fmt.Errorf("conn: epoll_ctl stop fd: %w", err)
 	}
-	p := &Poller{epfd: epfd, stopfd: stopfd, conns: make(map[uint64]*Conn), done: make(chan struct{})}
+	p := &Poller{epfd: epfd, stopfd: stopfd, conns: make(map[uint64]*Conn), done: make(chan struct{}),
+		stop: make(chan struct{}), tick: tick}
 	p.nextID.Store(1) // 0 marks the stop eventfd
 	go p.run()
+	go p.sweep()
 	return p, nil
+}
+
+// sweep hands connections silent for too long to their owners.
+func (p *Poller) sweep() {
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	var list []*Conn
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			list = list[:0]
+			p.mu.Lock()
+			for _, c := range p.conns {
+				list = append(list, c)
+			}
+			p.mu.Unlock()
+			ns := now.UnixNano()
+			for i, c := range list {
+				if c.silentSince(ns) {
+					go c.onSilence()
+				}
+				list[i] = nil
+			}
+		}
+	}
 }
 
 func (p *Poller) run() {
@@ -130,6 +169,7 @@ func (p *Poller) Close() error {
 		return fmt.Errorf("conn: stop poller: %w", err)
 	}
 	<-p.done
+	close(p.stop)
 	unix.Close(p.stopfd)
 	return unix.Close(p.epfd)
 }
