@@ -80,14 +80,15 @@ type Conn struct {
 
 	// Reading state (see Serve): the decoder and handler, and whether the connection is parked with
 	// the poller. pmu orders the hand-over between the poller, the silence sweep and a closer.
-	dec      *xml.Decoder
-	h        Handler
-	pmu      sync.Mutex
-	parked   bool
-	ended    bool
-	armed    bool // registered with the poller's epoll set
-	pollID   uint64
-	parkedAt int64 // unix ns; the poller's sweep asks the handler about connections silent too long
+	dec             *xml.Decoder
+	h               Handler
+	pmu             sync.Mutex
+	parked          bool
+	ended           bool
+	armed           bool // registered with the poller's epoll set
+	pollID          uint64
+	flushFn, loopFn func() // method values made once: each would allocate per use
+	parkedAt        int64  // unix ns; the poller's sweep asks the handler about connections silent too long
 }
 
 // ErrClosed is returned by writes to a closed or closing connection.
@@ -113,6 +114,7 @@ func New(c *net.TCPConn, opts Options) (*Conn, error) {
 		}
 	}
 	cn.nc = cn.under
+	cn.flushFn, cn.loopFn = cn.flush, cn.loop
 	cn.lastActive.Store(time.Now().UnixNano())
 	return cn, nil
 }
@@ -201,19 +203,35 @@ func (c *Conn) admitLocked(n int) error {
 	return nil
 }
 
-const chunkSize = 16 << 10
+// Output chunks come in two sizes: a small one for the first bytes queued on an idle connection (a
+// login answer, a message or two) and a large one once output piles up, so that a burst is gathered
+// into few writev segments without every reply touching 16 KiB.
+const (
+	smallChunk = 2 << 10
+	chunkSize  = 16 << 10
+)
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+var (
+	smallPool = sync.Pool{New: func() any { b := make([]byte, 0, smallChunk); return &b }}
+	chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+)
 
-func getChunk(min int) []byte {
-	if min > chunkSize {
+func getChunk(min, pending int) []byte {
+	switch {
+	case min > chunkSize:
 		return make([]byte, 0, min)
+	case min <= smallChunk && pending < smallChunk:
+		return (*smallPool.Get().(*[]byte))[:0]
 	}
 	return (*chunkPool.Get().(*[]byte))[:0]
 }
 
 func putChunk(b []byte) {
-	if cap(b) == chunkSize {
+	switch cap(b) {
+	case smallChunk:
+		b = b[:0]
+		smallPool.Put(&b)
+	case chunkSize:
 		b = b[:0]
 		chunkPool.Put(&b)
 	}
@@ -232,7 +250,7 @@ func (c *Conn) tailLocked(n int) []byte {
 	if k := len(c.out); k > 0 && cap(c.out[k-1])-len(c.out[k-1]) >= n {
 		return c.out[k-1]
 	}
-	c.out = append(c.out, getChunk(n))
+	c.out = append(c.out, getChunk(n, c.pending))
 	return c.out[len(c.out)-1]
 }
 
@@ -245,7 +263,7 @@ func (c *Conn) appendLocked(p []byte) {
 func (c *Conn) kickLocked() {
 	if !c.flushing && len(c.out) > 0 {
 		c.flushing = true
-		go c.flush()
+		c.spawn(c.flushFn)
 	}
 }
 
@@ -464,6 +482,17 @@ func (c *Conn) waitPause(p *atomic.Int64) bool {
 	}
 }
 
+// spawn runs f on a goroutine: one of the poller's workers when there is a poller (their stacks are
+// already grown, where a fresh goroutine grows its stack again through the whole read path on every
+// wake-up), else a new one.
+func (c *Conn) spawn(f func()) {
+	if c.opts.Poller != nil {
+		c.opts.Poller.run(f)
+		return
+	}
+	go f()
+}
+
 // Handler receives what a connection reads. Its methods are called by one goroutine at a time (the
 // one that owns reading at that moment), never concurrently.
 type Handler interface {
@@ -528,6 +557,12 @@ func (c *Conn) burst() error {
 				return err
 			}
 		}
+		if c.sock.drained && c.tls == nil && c.opts.Poller != nil {
+			// TLS may hold whole records in its own buffer, so only plaintext skips the check read.
+			c.sock.drained = false
+			dec.Release()
+			return nil
+		}
 		if c.readPause.Load() > time.Now().UnixNano() {
 			dec.Release()
 			if !c.waitPause(&c.readPause) {
@@ -591,7 +626,7 @@ func (c *Conn) silentSince(t int64) bool {
 // wake is called by the poller when a parked connection became readable (or was hung up).
 func (c *Conn) wake() {
 	if c.claim() {
-		go c.loop()
+		c.spawn(c.loopFn)
 	}
 }
 

@@ -29,6 +29,49 @@ type Poller struct {
 	done  chan struct{}
 	stop  chan struct{}
 	tick  time.Duration
+
+	// work hands functions to idle workers; idle counts them.
+	work chan func()
+	idle atomic.Int32
+}
+
+// maxIdleWorkers bounds the goroutines kept for wake-ups and flushes; a burst beyond them gets fresh
+// goroutines, which exit when they find no work.
+const (
+	maxIdleWorkers = 64
+	workerLinger   = 10 * time.Second
+)
+
+// run runs f on an idle worker, or on a new goroutine that stays on as a worker.
+func (p *Poller) run(f func()) {
+	select {
+	case p.work <- f:
+	default:
+		go p.worker(f)
+	}
+}
+
+func (p *Poller) worker(f func()) {
+	t := time.NewTimer(workerLinger)
+	defer t.Stop()
+	for {
+		f()
+		if p.idle.Add(1) > maxIdleWorkers {
+			p.idle.Add(-1)
+			return
+		}
+		t.Reset(workerLinger)
+		select {
+		case f = <-p.work:
+			p.idle.Add(-1)
+		case <-t.C:
+			p.idle.Add(-1)
+			return
+		case <-p.stop:
+			p.idle.Add(-1)
+			return
+		}
+	}
 }
 
 // NewPoller starts a poller whose silence sweep runs every tick (0 means a second; silence periods are
@@ -53,9 +96,9 @@ func NewPoller(tick time.Duration) (*Poller, error) {
 		return nil, fmt.Errorf("conn: epoll_ctl stop fd: %w", err)
 	}
 	p := &Poller{epfd: epfd, stopfd: stopfd, conns: make(map[uint64]*Conn), done: make(chan struct{}),
-		stop: make(chan struct{}), tick: tick}
+		stop: make(chan struct{}), tick: tick, work: make(chan func())}
 	p.nextID.Store(1) // 0 marks the stop eventfd
-	go p.run()
+	go p.wait()
 	go p.sweep()
 	return p, nil
 }
@@ -79,7 +122,7 @@ func (p *Poller) sweep() {
 			ns := now.UnixNano()
 			for i, c := range list {
 				if c.silentSince(ns) {
-					go c.onSilence()
+					p.run(c.onSilence)
 				}
 				list[i] = nil
 			}
@@ -87,7 +130,7 @@ func (p *Poller) sweep() {
 	}
 }
 
-func (p *Poller) run() {
+func (p *Poller) wait() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {

@@ -28,6 +28,10 @@ type socket struct {
 	*net.TCPConn
 	rc       syscall.RawConn
 	nonblock bool // set and read by the reader goroutine only
+	// drained is set when the last read returned less than asked: the socket had nothing more then,
+	// so the reader may park without a read that would only say EAGAIN. Arming the poller is level-
+	// triggered, so bytes that arrive in between are reported at once.
+	drained bool
 
 	// State of the pre-made callbacks below: a closure built per call would escape to the heap through
 	// syscall.RawConn and allocate on every read.
@@ -96,6 +100,7 @@ func (s *socket) tryRead(p []byte) (int, error) {
 	case s.rn == 0:
 		return 0, io.EOF
 	}
+	s.drained = s.rn < len(p)
 	return s.rn, nil
 }
 
