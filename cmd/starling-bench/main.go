@@ -75,6 +75,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	plan := fs.String("plan", "quick", "plan to run: "+strings.Join(bench.PlanNames(), ", "))
+	groups := fs.String("groups", "", "run only these groups of the plan, comma-separated (default all)")
 	servers := fs.String("servers", strings.Join(bench.ServerNames, ","), "servers to measure, comma-separated")
 	dir := fs.String("dir", "/tmp/starling-bench", "state of the private server instances (accounts are kept between runs)")
 	out := fs.String("out", "perf/results", "where results, report and plots go")
@@ -101,7 +102,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	absRepo, _ := filepath.Abs(*repo)
 	cfg := bench.Config{
-		Plan: p, Servers: strings.Split(*servers, ","), Dir: *dir, Repo: absRepo, StarlingBinary: *bin, StarlingRev: *rev,
+		Plan: p, Servers: strings.Split(*servers, ","), Groups: splitList(*groups), Dir: *dir, Repo: absRepo, StarlingBinary: *bin, StarlingRev: *rev,
 		Holder: load.ProcessHolders(exe, "hold"), Log: log, Progress: stderr,
 		Command: "starling-bench run " + strings.Join(args, " "),
 	}
@@ -145,4 +146,12 @@ func cmdReport(args []string, stderr io.Writer) error {
 	}
 	_, err = report.Write(*out, *readme, &r)
 	return err
+}
+
+// splitList splits a comma-separated flag; empty gives nil.
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ var ServerNames = []string{"starling", "ejabberd", "prosody"}
 // Config is one benchmark run.
 type Config struct {
 	Plan           Plan
+	Groups         []string // run only these groups of the plan; empty: all
 	Servers        []string // subset of ServerNames
 	Dir            string   // state of the private instances
 	Repo           string   // module root, to build Starling
@@ -185,6 +187,9 @@ func Execute(ctx context.Context, c Config) (*Run, error) {
 	env := load.Env{Accounts: peer.Accounts(c.Plan.Accounts()), Cache: sasl.NewSaltCache(0), Log: c.Log, Progress: c.Progress, Holder: c.Holder}
 	ready := map[string]bool{}
 	for _, g := range c.Plan.Groups {
+		if len(c.Groups) > 0 && !slices.Contains(c.Groups, g.Name) {
+			continue
+		}
 		for _, s := range servers {
 			if err := ctx.Err(); err != nil {
 				return run, err
@@ -264,5 +269,8 @@ func brief(r load.Result) string {
 		}
 	}
 	fmt.Fprintf(&b, "server_cpu=%.2fs gen_cpu=%.2fs", r.ServerCPU, r.GeneratorCPU)
+	if r.Errors > 0 {
+		fmt.Fprintf(&b, " errors=%d (first: %.200s)", r.Errors, r.ErrorSample)
+	}
 	return b.String()
 }

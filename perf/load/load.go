@@ -108,7 +108,9 @@ type Result struct {
 	ServerRSS    int64   `json:"server_rss_bytes"`
 	GeneratorCPU float64 `json:"generator_cpu_s"`
 	Errors       int64   `json:"errors"`
-	Error        string  `json:"error,omitempty"`
+	// ErrorSample is the first of Errors, to tell what went wrong.
+	ErrorSample string `json:"error_sample,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 // Point is one (x, y) of a series.

@@ -107,7 +107,9 @@ func (l *Login) Run(ctx context.Context, t Target, env Env) (Result, error) {
 	m := newMeter(t, nil)
 	wctx, cancel := context.WithTimeout(ctx, l.Duration)
 	defer cancel()
+	windowEnd, _ := wctx.Deadline()
 	var done, failed atomic.Int64
+	var sample atomic.Pointer[string]
 	hs := make([]hist.Histogram, l.Concurrency)
 	next.Store(0)
 	m.begin()
@@ -125,10 +127,14 @@ func (l *Login) Run(ctx context.Context, t Target, env Env) (Result, error) {
 					hs[w].RecordDuration(time.Since(start))
 					done.Add(1)
 					bar.Add(1)
-				case wctx.Err() != nil:
-					return // the window closed mid-login: neither success nor failure
+				case wctx.Err() != nil || !time.Now().Before(windowEnd):
+					// The window closed mid-login: neither success nor failure.
+					// (The socket deadline can fire before the context's timer.)
+					return
 				default:
 					failed.Add(1)
+					msg := err.Error()
+					sample.CompareAndSwap(nil, &msg)
 					var ne net.Error
 					if errors.As(err, &ne) && !ne.Timeout() {
 						// A refused connection: back off a little instead of spinning.
@@ -145,6 +151,9 @@ func (l *Login) Run(ctx context.Context, t Target, env Env) (Result, error) {
 		h.Merge(&hs[i])
 	}
 	res.Errors = failed.Load()
+	if p := sample.Load(); p != nil {
+		res.ErrorSample = *p
+	}
 	n := float64(done.Load())
 	res.Metrics["logins"] = n
 	res.Metrics["logins_per_s"] = n / res.Seconds

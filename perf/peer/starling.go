@@ -175,6 +175,10 @@ c2s {
             ifc = [ '127.0.0.1' ]
             socket = 'ssl'
         }
+        # The defaults would also listen on every interface, and collide
+        # with any other Starling on this machine.
+        5222 (active: false) {}
+        5223 (active: false) {}
     }
     'max-connections-per-ip' = 1000000
     # Starling counts every SASL attempt per address (not only failures):
