@@ -275,6 +275,11 @@ func (s *Server) allowAuth(ip netip.Addr) bool {
 func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool, ip netip.Addr) {
 	copts := s.opts.Conn
 	copts.Poller = s.poller
+	if copts.Poller != nil && copts.Hot == 0 {
+		// A quarter second keeps a conversation on the fast wake-up path; a session silent longer costs no
+		// goroutine.
+		copts.Hot = 250 * time.Millisecond
+	}
 	var thr *throttle.Conn
 	if s.opts.Throttle != nil {
 		copts.Wrap = func(nc net.Conn) net.Conn {

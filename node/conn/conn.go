@@ -30,6 +30,9 @@ type Options struct {
 	Wrap func(net.Conn) net.Conn
 	// Poller, if set, watches idle connections so that they need no goroutine (see Serve).
 	Poller *Poller
+	// Hot, with a Poller, is how long a connection that just had traffic keeps its goroutine waiting
+	// before it is parked. Zero parks at once.
+	Hot time.Duration
 }
 
 func (o *Options) defaults() {
@@ -529,6 +532,12 @@ func (c *Conn) loop() {
 				continue
 			}
 		}
+		if err == nil && c.opts.Hot > 0 {
+			var ready bool
+			if ready, err = c.waitHot(); ready {
+				continue
+			}
+		}
 		if err != nil {
 			c.finish(err)
 			return
@@ -537,6 +546,21 @@ func (c *Conn) loop() {
 			return
 		}
 	}
+}
+
+// waitHot waits in the runtime's own poller for up to Options.Hot: a connection in conversation is woken
+// straight into its goroutine, without the hand-over from the epoll poller to a worker. It reports
+// whether the socket became readable; false with a nil error means the connection went quiet.
+func (c *Conn) waitHot() (bool, error) {
+	c.sock.TCPConn.SetReadDeadline(time.Now().Add(c.opts.Hot))
+	err := c.sock.waitReadable()
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	return false, err
 }
 
 // burst decodes what is buffered and reads until the socket has nothing more; nil means it would block.
