@@ -554,6 +554,8 @@ func (c *Conn) loop() {
 func (c *Conn) waitHot() (bool, error) {
 	c.sock.TCPConn.SetReadDeadline(time.Now().Add(c.opts.Hot))
 	err := c.sock.waitReadable()
+	// A deadline left in the past would fail every later read of the connection.
+	c.sock.TCPConn.SetReadDeadline(time.Time{})
 	if err == nil {
 		return true, nil
 	}

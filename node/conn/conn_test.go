@@ -341,6 +341,36 @@ func TestPoller(t *testing.T) {
 		}
 	})
 
+	t.Run("hot, then parked, then woken", func(t *testing.T) {
+		c, client := pair(t, Options{Poller: p, Hot: 30 * time.Millisecond})
+		h := &handler{tokens: make(chan string, 16), ended: make(chan error, 1)}
+		go c.Serve(xml.NewDecoder(xml.DefaultLimits()), h)
+		client.Write([]byte(header))
+		<-h.tokens
+		client.Write([]byte("<iq/>")) // within the hot period
+		<-h.tokens
+		deadline := time.Now().Add(5 * time.Second)
+		for p.Parked() == 0 || !c.silentSince(time.Now().UnixNano()+int64(time.Hour)) {
+			if time.Now().After(deadline) {
+				t.Fatal("the connection never parked after its hot period")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		client.Write([]byte("<presence/>"))
+		select {
+		case got := <-h.tokens:
+			if got != "presence" {
+				t.Fatalf("got %q", got)
+			}
+		case err := <-h.ended:
+			t.Fatalf("ended with %v after waking from the poller", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("not woken")
+		}
+		client.Close()
+		<-h.ended
+	})
+
 	t.Run("silence", func(t *testing.T) {
 		c, _ := pair(t, Options{Poller: p, Silence: 20 * time.Millisecond})
 		calls := 0
