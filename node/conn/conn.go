@@ -30,6 +30,9 @@ type Options struct {
 	Wrap func(net.Conn) net.Conn
 	// Poller, if set, watches idle connections so that they need no goroutine (see Serve).
 	Poller *Poller
+	// OnUnsent, if set, receives the output that was queued but not written when the connection
+	// closed, in order (the chunks are the receiver's). Cluster links re-send it on another link.
+	OnUnsent func(unsent [][]byte)
 	// Hot, with a Poller, is how long a connection that just had traffic keeps its goroutine waiting
 	// before it is parked. Zero parks at once.
 	Hot time.Duration
@@ -68,7 +71,8 @@ type Conn struct {
 	flushing   bool
 	closing    bool // no more writes accepted; close once the queue is written
 	closed     bool
-	abort      bool // reset instead of a graceful close
+	abort      bool     // reset instead of a graceful close
+	unsent     [][]byte // output never written, kept for Options.OnUnsent
 	reason     Reason
 	closeDone  chan struct{}
 	flushDone  chan struct{} // non-nil while a flusher runs and someone waits for it
@@ -276,10 +280,17 @@ func (c *Conn) flush() {
 	var batch net.Buffers
 	for {
 		c.mu.Lock()
+		if c.closed && len(c.out) > 0 {
+			c.handBack(c.out)
+			c.out = nil
+		}
 		if len(c.out) == 0 || c.closed {
 			c.flushing = false
 			if c.closing && !c.closed {
 				c.closeLocked(c.reason)
+			}
+			if c.closed {
+				c.deliverUnsent()
 			}
 			if c.flushDone != nil {
 				close(c.flushDone)
@@ -291,11 +302,10 @@ func (c *Conn) flush() {
 		batch, c.out = c.out, batch[:0]
 		c.mu.Unlock()
 		if c.writePause.Load() > time.Now().UnixNano() && !c.waitPause(&c.writePause) {
-			for i, b := range batch {
-				putChunk(b)
-				batch[i] = nil
-			}
-			batch = batch[:0]
+			c.mu.Lock()
+			c.handBack(batch)
+			c.mu.Unlock()
+			batch = nil
 			continue // closed while paused: the next round sees it and ends
 		}
 
@@ -306,6 +316,13 @@ func (c *Conn) flush() {
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
 		_, err := batch.WriteTo(c.nc) // consumes batch; chunks keeps the slices for the pool
+		var rest []byte
+		if err != nil && len(batch) > 0 && c.opts.OnUnsent != nil {
+			// What the kernel never took goes back to the owner, copied: the chunks return to the pool.
+			for _, b := range batch {
+				rest = append(rest, b...)
+			}
+		}
 		for i, b := range chunks {
 			putChunk(b)
 			chunks[i] = nil
@@ -314,6 +331,9 @@ func (c *Conn) flush() {
 		c.bytesOut.Add(uint64(n))
 		c.mu.Lock()
 		c.pending -= n
+		if rest != nil {
+			c.handBack([][]byte{rest})
+		}
 		if err != nil && !c.closed {
 			r := ReasonWriteError
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -322,6 +342,28 @@ func (c *Conn) flush() {
 			c.closeLocked(r)
 		}
 		c.mu.Unlock()
+	}
+}
+
+// handBack keeps output that was queued but never written for Options.OnUnsent (a cluster link re-sends
+// it on another link), or returns it to the pool. Called with c.mu held; deliverUnsent hands it over,
+// in order and in one piece, once the flusher is done.
+func (c *Conn) handBack(chunks [][]byte) {
+	for _, b := range chunks {
+		if c.opts.OnUnsent != nil && len(b) > 0 {
+			c.unsent = append(c.unsent, b)
+		} else {
+			putChunk(b)
+		}
+	}
+}
+
+// deliverUnsent hands the kept output to its owner; called with c.mu held once the connection is
+// closed and no flusher runs.
+func (c *Conn) deliverUnsent() {
+	if len(c.unsent) > 0 {
+		go c.opts.OnUnsent(c.unsent)
+		c.unsent = nil
 	}
 }
 
@@ -408,11 +450,9 @@ func (c *Conn) closeLocked(r Reason) {
 		time.AfterFunc(lingerAfterFIN, func() { c.sock.TCPConn.Close() })
 	}
 	if !c.flushing {
-		for i, b := range c.out {
-			putChunk(b)
-			c.out[i] = nil
-		}
-		c.out = c.out[:0]
+		c.handBack(c.out)
+		c.out = nil
+		c.deliverUnsent()
 	}
 	for _, f := range c.onClose {
 		go f(c.reason)

@@ -430,3 +430,25 @@ func TestPoller(t *testing.T) {
 		<-h.ended
 	})
 }
+
+func TestUnsentIsHandedBack(t *testing.T) {
+	got := make(chan [][]byte, 4)
+	c, _ := pair(t, Options{OnUnsent: func(u [][]byte) { got <- u }})
+	c.PauseWrite(time.Now().Add(time.Hour)) // nothing reaches the socket
+	c.Write([]byte("<one/>"))
+	c.Write([]byte("<two/>"))
+	c.Close(ReasonShutdown)
+	// The flusher may have taken the first write before the second was queued: the hand-back can
+	// come in two parts, in order.
+	var all []byte
+	for string(all) != "<one/><two/>" {
+		select {
+		case u := <-got:
+			for _, b := range u {
+				all = append(all, b...)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("handed back %q, want <one/><two/>", all)
+		}
+	}
+}
