@@ -17,6 +17,7 @@ import (
 	"github.com/starling-xmpp/starling/node/config"
 	"github.com/starling-xmpp/starling/node/internal/xmpptest"
 	"github.com/starling-xmpp/starling/node/throttle"
+	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
 // throttleModes runs f in userspace mode, and in eBPF mode where this process may load programs (root;
@@ -216,5 +217,37 @@ func TestThrottleBadSetting(t *testing.T) {
 	_, err = New(context.Background(), cfg, Options{ThrottleUserspace: true})
 	if err == nil || !strings.HasPrefix(err.Error(), "t.tdsl:2:") {
 		t.Fatalf("error %v, want one at t.tdsl:2", err)
+	}
+}
+
+// TestThrottleBinDropLosesNothing: over a bin drop limit the node pauses the connection until the
+// window ends, and every stanza still arrives, in order.
+func TestThrottleBinDropLosesNothing(t *testing.T) {
+	tn := startNodeOpts(t, func(c *config.Config) {
+		c.TrafficThrottling = config.Setting{Value: "bin:16k:0:drop"}
+	}, Options{ThrottleUserspace: true, ThrottleWindow: time.Second})
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "a")
+	b := tn.login(t, "bob", "b")
+	body := strings.Repeat("x", 1000)
+	const n = 40 // 40 KB: two and a half windows' worth each way
+	start := time.Now()
+	go func() {
+		for i := 0; i < n; i++ {
+			a.Send("<message to='bob@example.test/b' id='m%d'><body>%s</body></message>", i, body)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		m := b.Expect("message", func(e *xml.Element) bool { return string(e.Name()) == "message" })
+		if id := string(m.Attr("id")); id != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d arrived as %s", i, id)
+		}
+	}
+	if time.Since(start) < time.Second {
+		t.Fatalf("40 KB passed a 16 KB-per-second drop limit in %v: nothing was paused", time.Since(start))
+	}
+	if m := metricsText(t, tn); !strings.Contains(m, `starling_throttle_limit_events_total{action="drop",type="bin"}`) {
+		t.Fatal("no drop event counted")
 	}
 }
