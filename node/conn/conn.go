@@ -442,6 +442,9 @@ func (c *Conn) closeLocked(r Reason) {
 		// Output is being thrown away or the peer is not reading: reset rather than linger.
 		c.sock.TCPConn.SetLinger(0)
 		c.sock.TCPConn.Close()
+	case r == ReasonStreamEnd || r == ReasonPeerClosed:
+		// The peer ended first: nothing of ours can be cut short by its unread bytes.
+		c.sock.TCPConn.Close()
 	default:
 		// Everything queued was written. Send FIN now and close a little later, so that bytes the
 		// peer sent and we did not read (say, after a stream error) do not turn our close into a
