@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
@@ -253,3 +255,83 @@ func TestHTTP(t *testing.T) {
 }
 
 func tdslOpts() tdsl.Options { return tdsl.Options{} }
+
+// TestGarbageDoesNotHurtTheNode sends mangled streams, before and after authentication, and checks
+// that the node still serves everyone else afterwards.
+func TestGarbageDoesNotHurtTheNode(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) { c.C2S.MaxAuthAttemptsPerIP = 1000 })
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	bob := tn.login(t, "bob", "b")
+	seeds := []string{
+		"<message to='bob@example.test/b' type='chat'><body>hi</body></message>",
+		"<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>",
+		"<presence><show>away</show><priority>5</priority></presence>",
+		"<iq type='set' id='2'><query xmlns='jabber:iq:roster'><item jid='bob@example.test' name='B'><group>g</group></item></query></iq>",
+		"<presence to='bob@example.test' type='subscribe'/>",
+		"<iq type='set' id='3' to='example.test'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#add-user'/></iq>",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	mangle := func(s string) string {
+		b := []byte(s)
+		for k := 0; k < 1+rng.IntN(4); k++ {
+			i := rng.IntN(len(b))
+			switch rng.IntN(4) {
+			case 0:
+				b[i] = byte(rng.IntN(256))
+			case 1:
+				b = append(b[:i], b[i+1:]...)
+			case 2:
+				b = append(b[:i], append([]byte("<>&'\"/\x00"[rng.IntN(7):][:1]), b[i:]...)...)
+			case 3:
+				b = append(b[:i], append([]byte(s[rng.IntN(len(s)):]), b[i:]...)...)
+			}
+			if len(b) == 0 {
+				b = []byte("<")
+			}
+		}
+		return string(b)
+	}
+	for round := 0; round < 60; round++ {
+		var c *xmpptest.Client
+		var err error
+		if round%2 == 0 {
+			c, err = xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "secret-alice", Resource: "x", Timeout: 5 * time.Second})
+		} else {
+			c, err = xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", Timeout: 5 * time.Second})
+		}
+		if err != nil {
+			t.Fatalf("round %d: the node stopped serving: %v", round, err)
+		}
+		for k := 0; k < 5; k++ {
+			c.Conn().SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Conn().Write([]byte(mangle(seeds[rng.IntN(len(seeds))]))); err != nil {
+				break
+			}
+		}
+		c.Close()
+	}
+	// Everyone else is still served.
+	a := tn.login(t, "alice", "after")
+	a.SendRaw("<message to='bob@example.test/b' type='chat' id='after'><body>still here</body></message>")
+	bob.Expect("the message after the garbage", func(e *xml.Element) bool { return string(e.Attr("id")) == "after" })
+}
+
+// TestFailedAuthBudgetPerIP: only failures count against an address's budget, so many users behind one
+// address log in, and a guesser is refused until the minute ends.
+func TestFailedAuthBudgetPerIP(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) { c.C2S.MaxAuthAttemptsPerIP = 2 })
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	for i := 0; i < 5; i++ {
+		tn.login(t, "alice", fmt.Sprint("r", i)).Close()
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "wrong"}); err == nil {
+			t.Fatal("a wrong password was accepted")
+		}
+	}
+	_, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "secret-alice"})
+	if err == nil || !strings.Contains(err.Error(), "temporary-auth-failure") {
+		t.Fatalf("after the budget was spent: %v", err)
+	}
+}

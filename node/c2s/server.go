@@ -65,7 +65,8 @@ type Options struct {
 	MaxAuthFailures int
 	// MaxConnsPerIP bounds simultaneous connections from one address (default 100; <0 unlimited).
 	MaxConnsPerIP int
-	// AuthPerIPPerMinute bounds SASL exchanges started from one address per minute (default 60; <0 unlimited).
+	// AuthPerIPPerMinute bounds failed SASL exchanges from one address per minute (default 60; <0
+	// unlimited); past it, new exchanges from that address are refused until the minute ends.
 	AuthPerIPPerMinute int
 	// IdleTimeout closes a connection silent this long. A bound client silent for Conn.Silence is
 	// pinged (XEP-0199) first; a connection that has not bound a resource is closed at its first
@@ -244,11 +245,21 @@ func (s *Server) release(ip netip.Addr) {
 	s.mu.Unlock()
 }
 
-// allowAuth counts a SASL exchange from ip against the per-minute budget.
-func (s *Server) allowAuth(ip netip.Addr) bool {
+// authBlocked reports whether ip used up its failed-authentication budget for this minute.
+func (s *Server) authBlocked(ip netip.Addr) bool {
 	if s.opts.AuthPerIPPerMinute < 0 {
-		return true
+		return false
 	}
+	now := time.Now().Unix() / 60
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.auths[ip]
+	return w != nil && w.minute == now && w.n >= s.opts.AuthPerIPPerMinute
+}
+
+// authFailed counts a failed authentication from ip. Only failures count: many users behind one
+// address (a NAT, an office) log in legitimately, a password guesser fails.
+func (s *Server) authFailed(ip netip.Addr) {
 	now := time.Now().Unix() / 60
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -266,7 +277,6 @@ func (s *Server) allowAuth(ip netip.Addr) bool {
 		s.auths[ip] = w
 	}
 	w.n++
-	return w.n <= s.opts.AuthPerIPPerMinute
 }
 
 // serveConn sets a connection up and reads until it parks or ends; the goroutine then exits, and the

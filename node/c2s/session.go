@@ -338,8 +338,8 @@ func (s *session) saslElement(name string, e *xml.Element) error {
 		if s.sasl != nil {
 			return s.saslFailure(sasl.MalformedRequest, "an exchange is already running")
 		}
-		if !s.srv.allowAuth(s.ip) {
-			return s.saslFailure(sasl.TemporaryAuthFailure, "too many authentication attempts from your address")
+		if s.srv.authBlocked(s.ip) {
+			return s.saslFailure(sasl.TemporaryAuthFailure, "too many failed authentications from your address; try again in a minute")
 		}
 		mech := string(e.Attr("mechanism"))
 		domain := s.domain
@@ -446,6 +446,9 @@ func (s *session) saslFailure(condition, text string, mech ...string) error {
 		m = mech[0]
 	}
 	s.srv.opts.Metrics.Auth(m, false)
+	if condition != sasl.TemporaryAuthFailure {
+		s.srv.authFailed(s.ip)
+	}
 	b := []byte("<failure xmlns='" + stream.NSSASL + "'><" + condition + "/>")
 	if text != "" {
 		b = append(b, "<text xml:lang='en'>"...)
