@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err er
 		IdleTimeout:        cfg.C2S.IdleTimeout,
 		MaxAuthFailures:    cfg.C2S.MaxAuthAttempts,
 		MaxConnsPerIP:      cfg.C2S.MaxConnectionsPerIP,
+		MaxResources:       cfg.C2S.MaxResources,
 		AuthPerIPPerMinute: cfg.C2S.MaxAuthAttemptsPerIP,
 		Throttle:           n.throttle,
 		Registration:       n.registration,

@@ -335,3 +335,16 @@ func TestFailedAuthBudgetPerIP(t *testing.T) {
 		t.Fatalf("after the budget was spent: %v", err)
 	}
 }
+
+func TestResourcesPerAccount(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) { c.C2S.MaxResources = 2 })
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.login(t, "alice", "one")
+	tn.login(t, "alice", "two")
+	_, err := xmpptest.DialErr(tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "secret-alice", Resource: "three"})
+	if err == nil || !strings.Contains(err.Error(), "resource-constraint") {
+		t.Fatalf("a third session: %v", err)
+	}
+	// Replacing an existing resource is not a new session.
+	tn.login(t, "alice", "two")
+}

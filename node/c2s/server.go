@@ -63,6 +63,8 @@ type Options struct {
 	Conn       conn.Options
 	// MaxAuthFailures ends a connection after that many failed SASL exchanges (default 3).
 	MaxAuthFailures int
+	// MaxResources bounds the sessions one account may have bound at once (default 64).
+	MaxResources int
 	// MaxConnsPerIP bounds simultaneous connections from one address (default 100; <0 unlimited).
 	MaxConnsPerIP int
 	// AuthPerIPPerMinute bounds failed SASL exchanges from one address per minute (default 60; <0
@@ -118,6 +120,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxAuthFailures <= 0 {
 		opts.MaxAuthFailures = 3
+	}
+	if opts.MaxResources <= 0 {
+		opts.MaxResources = 64
 	}
 	if opts.MaxConnsPerIP == 0 {
 		opts.MaxConnsPerIP = 100

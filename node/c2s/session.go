@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -488,6 +489,10 @@ func (s *session) bind(e *xml.Element) error {
 	full, err := jid.New(s.user, s.domain, resource)
 	if err != nil {
 		s.c.Write(stanza.New(stanza.BadRequest, "the resource cannot be used: "+err.Error()).AppendReply(nil, "iq", id, "", "", nil))
+		return nil
+	}
+	if others := s.srv.opts.Router.Resources(full.Bare().String()); len(others) >= s.srv.opts.MaxResources && !slices.ContainsFunc(others, func(r *router.Resource) bool { return r.JID() == full }) {
+		s.c.Write(stanza.New(stanza.ResourceConstraint, "this account has too many sessions").AppendReply(nil, "iq", id, "", "", nil))
 		return nil
 	}
 	res := router.NewResource(full, countingSink{c: s.c, m: s.srv.opts.Metrics}, s)

@@ -280,6 +280,9 @@ type C2S struct {
 	// (Starling), failed SASL attempts from one IP address per minute.
 	// Default 30.
 	MaxAuthAttemptsPerIP int
+	// MaxResources is c2s { 'max-resources-per-account' } (Starling), sessions one account may have
+	// bound at once; one more gets <resource-constraint/> (RFC 6120 §7.6.2.1). Default 64.
+	MaxResources int
 }
 
 // SeeOtherHost is the load-balancing redirect of clients to the node that
@@ -359,6 +362,7 @@ func Default() *Config {
 			MaxConnectionsPerIP:  100,
 			MaxAuthAttempts:      5,
 			MaxAuthAttemptsPerIP: 30,
+			MaxResources:         64,
 		},
 		HTTP:                 HTTP{Listener: Listener{Port: DefaultHTTPPort, Ifc: []string{"*"}, Socket: SocketPlain}},
 		OfflineMessagesLimit: 1000,

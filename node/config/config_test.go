@@ -64,6 +64,7 @@ func TestDefault(t *testing.T) {
 		{"per ip", c.C2S.MaxConnectionsPerIP, 100},
 		{"auth per conn", c.C2S.MaxAuthAttempts, 5},
 		{"auth per ip", c.C2S.MaxAuthAttemptsPerIP, 30},
+		{"resources per account", c.C2S.MaxResources, 64},
 		{"http off", c.HTTP.Enabled, false},
 		{"http port", c.HTTP.Port, 5280},
 		{"tls", c.TLS, TLS{}},
@@ -256,9 +257,9 @@ func TestKeys(t *testing.T) {
 		{"size in m", "c2s { 'max-pending-output' = '2m' }", func(c *Config) any { return c.C2S.MaxPendingOutput }, 2 << 20},
 		{"watchdog in c2s", "c2s { watchdog_timeout = 120000L, watchdog_delay = 30000, watchdog_ping_type = 'XMPP' }", func(c *Config) any { return []any{c.C2S.IdleTimeout, c.C2S.PingAfter, c.C2S.PingType} }, []any{2 * time.Minute, 30 * time.Second, "xmpp"}},
 		{"c2s overrides top level", "watchdog_timeout = 60000\nc2s { watchdog_timeout = 120000 }", func(c *Config) any { return c.C2S.IdleTimeout }, 2 * time.Minute},
-		{"connection limits", "c2s { 'max-connections-per-ip' = 10, 'max-auth-attempts' = 3, 'max-auth-attempts-per-ip' = 12 }", func(c *Config) any {
-			return []int{c.C2S.MaxConnectionsPerIP, c.C2S.MaxAuthAttempts, c.C2S.MaxAuthAttemptsPerIP}
-		}, []int{10, 3, 12}},
+		{"connection limits", "c2s { 'max-connections-per-ip' = 10, 'max-auth-attempts' = 3, 'max-auth-attempts-per-ip' = 12, 'max-resources-per-account' = 7 }", func(c *Config) any {
+			return []int{c.C2S.MaxConnectionsPerIP, c.C2S.MaxAuthAttempts, c.C2S.MaxAuthAttemptsPerIP, c.C2S.MaxResources}
+		}, []int{10, 3, 12, 7}},
 		{"http default port", "http () {}", func(c *Config) any { return []any{c.HTTP.Enabled, c.HTTP.Addrs()} }, []any{true, []string{":5280"}}},
 		{"http address", "http () { port = 8080, address = '::1' }", func(c *Config) any { return c.HTTP.Addrs() }, []string{"[::1]:8080"}},
 		{"http inactive", "http (active: false) { port = 8080 }", func(c *Config) any { return c.HTTP.Enabled }, false},

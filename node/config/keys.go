@@ -512,6 +512,7 @@ func (r *reader) readC2S(c *Config, root *section, tlsRequired bool) {
 	s.integer("max-connections-per-ip", 1, 1<<20, &cc.MaxConnectionsPerIP)
 	s.integer("max-auth-attempts", 1, 100, &cc.MaxAuthAttempts)
 	s.integer("max-auth-attempts-per-ip", 1, 1<<20, &cc.MaxAuthAttemptsPerIP)
+	s.integer("max-resources-per-account", 1, 1<<16, &cc.MaxResources)
 }
 
 func (r *reader) readWatchdog(cc *C2S, s *section) {
