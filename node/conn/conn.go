@@ -450,6 +450,8 @@ func (c *Conn) closeLocked(r Reason) {
 		// peer sent and we did not read (say, after a stream error) do not turn our close into a
 		// reset that destroys the stream error before the peer reads it.
 		c.sock.TCPConn.CloseWrite()
+		// Wake a reader waiting hot on the socket: it parks, sees the close and ends.
+		c.sock.TCPConn.SetReadDeadline(time.Now())
 		time.AfterFunc(lingerAfterFIN, func() { c.sock.TCPConn.Close() })
 	}
 	if !c.flushing {
@@ -662,6 +664,15 @@ func (c *Conn) park() bool {
 	if c.ended {
 		c.pmu.Unlock()
 		return true
+	}
+	select {
+	case <-c.closeDone:
+		// Closed while this goroutine was reading or waiting hot: nothing will wake a parked
+		// connection whose close already happened, so end it here.
+		c.pmu.Unlock()
+		c.finish(net.ErrClosed)
+		return true
+	default:
 	}
 	c.parked = true
 	c.parkedAt = time.Now().UnixNano()

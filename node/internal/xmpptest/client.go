@@ -233,7 +233,12 @@ var ErrStreamEnd = errors.New("stream closed by the server")
 
 // NextErr returns the next depth-1 element (an owned copy).
 func (c *Client) NextErr() (*xml.Element, error) {
-	c.nc.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.NextBefore(time.Now().Add(c.timeout))
+}
+
+// NextBefore returns the next depth-1 element that arrives before the deadline.
+func (c *Client) NextBefore(deadline time.Time) (*xml.Element, error) {
+	c.nc.SetReadDeadline(deadline)
 	for {
 		tok, err := c.dec.Next()
 		if err == xml.ErrNeedMore {
