@@ -73,7 +73,7 @@ func Plots(dir string, r *bench.Run) ([]string, error) {
 		if err != nil {
 			return out, err
 		}
-		if err := save(p, "idle.png", 14*vg.Centimeter); err != nil {
+		if err := save(p, "idle.png", 16*vg.Centimeter); err != nil {
 			return out, err
 		}
 	}
@@ -177,9 +177,9 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Server memory per idle session"
 	p.X.Label.Text = "idle sessions"
-	p.Y.Label.Text = "KB per session (RSS growth ÷ sessions)"
+	p.Y.Label.Text = "KB per session"
 	vs := variants(rs)
-	top := 0.0
+	top, bottom := 0.0, math.Inf(1)
 	for i, n := range names {
 		for k, v := range vs {
 			res, ok := find(rs, v, n)
@@ -190,6 +190,9 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 			for _, pt := range res.Points {
 				xy = append(xy, plotter.XY{X: pt.X, Y: pt.Y})
 				top = math.Max(top, pt.Y)
+				if pt.Y > 0 {
+					bottom = math.Min(bottom, pt.Y)
+				}
 			}
 			label := n
 			if len(vs) > 1 {
@@ -208,11 +211,21 @@ func memory(rs []load.Result, names []string) (*plot.Plot, error) {
 			p.Legend.Add(label, l, pts)
 		}
 	}
-	p.Y.Min = 0
-	p.Y.Max = top * 1.3 // room for the legend above the lines
 	p.X.Min = 0
-	p.Y.Tick.Marker = niceTicks{}
 	p.X.Tick.Marker = niceTicks{}
+	if top > 20*bottom {
+		// One server uses far more than the others: a log scale keeps
+		// every line readable.
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Min = bottom / 2
+		p.Y.Max = top * 30 // room for the legend above the lines
+		p.Y.Label.Text += ", log scale"
+	} else {
+		p.Y.Min = 0
+		p.Y.Max = top * 1.3
+		p.Y.Tick.Marker = niceTicks{}
+	}
 	p.Legend.Top = true
 	return p, nil
 }
