@@ -2,6 +2,7 @@ package load
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/starling-xmpp/starling/perf/peer"
 	"github.com/starling-xmpp/starling/perf/xmppclient"
+	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
 // fakeServer is a minimal XMPP server for the scenarios' tests: PLAIN over
@@ -87,8 +89,21 @@ func (f *fakeServer) serve() {
 
 const fakeHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='x' version='1.0'>"
 
+// nextToken reads the next token of a client's stream with xmpp/xml.
+func nextToken(dec *xml.Decoder, c net.Conn) (xml.Token, error) {
+	for {
+		tok, err := dec.Next()
+		if !errors.Is(err, xml.ErrNeedMore) {
+			return tok, err
+		}
+		if n, err := dec.ReadFrom(c); n == 0 {
+			return tok, err
+		}
+	}
+}
+
 func (f *fakeServer) session(c net.Conn) {
-	r := xmppclient.NewReader(c)
+	dec := xml.NewDecoder(xml.DefaultLimits())
 	sess := &fakeSession{conn: c}
 	user, jid := "", ""
 	defer func() {
@@ -99,21 +114,21 @@ func (f *fakeServer) session(c net.Conn) {
 		}
 	}()
 	for {
-		fr, err := r.Next()
+		tok, err := nextToken(dec, c)
 		if err != nil {
 			return
 		}
+		e := tok.Elem
 		switch {
-		case fr.Kind == xmppclient.FrameHeader && user == "":
+		case tok.Kind == xml.StreamStart && user == "":
 			sess.write([]byte(fakeHeader + "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"))
-		case fr.Kind == xmppclient.FrameHeader:
+		case tok.Kind == xml.StreamStart:
 			sess.write([]byte(fakeHeader + "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"))
-		case fr.Kind == xmppclient.FrameStreamEnd:
+		case tok.Kind == xml.StreamEnd:
 			sess.write([]byte("</stream:stream>"))
 			return
-		case string(fr.Name()) == "auth":
-			b64 := string(fr.Raw[strings.IndexByte(string(fr.Raw), '>')+1 : strings.LastIndex(string(fr.Raw), "<")])
-			creds, _ := base64.StdEncoding.DecodeString(b64)
+		case string(e.Name()) == "auth":
+			creds, _ := base64.StdEncoding.DecodeString(string(e.Text()))
 			parts := strings.Split(string(creds), "\x00")
 			if len(parts) != 3 || f.accounts[parts[1]] != parts[2] || parts[2] == "" {
 				sess.write([]byte("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>"))
@@ -121,24 +136,30 @@ func (f *fakeServer) session(c net.Conn) {
 			}
 			user = parts[1]
 			sess.write([]byte("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"))
-		case string(fr.Name()) == "iq":
-			res, _ := xmppclient.ChildText(fr.Raw, "resource")
-			id, _ := fr.Attr("id")
+			dec.Reset() // the client restarts the stream
+		case string(e.Name()) == "iq":
+			var res []byte
+			if b := e.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind"); b != nil {
+				if r := b.Child("urn:ietf:params:xml:ns:xmpp-bind", "resource"); r != nil {
+					res = r.Text()
+				}
+			}
 			jid = user + "@" + f.domain + "/" + string(res)
 			f.mu.Lock()
 			f.sessions[jid] = sess
 			f.logins++
 			f.mu.Unlock()
-			sess.write([]byte(fmt.Sprintf("<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>%s</jid></bind></iq>", id, jid)))
-		case string(fr.Name()) == "message":
-			to, _ := fr.Attr("to")
+			sess.write([]byte(fmt.Sprintf("<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>%s</jid></bind></iq>", e.Attr("id"), jid)))
+		case string(e.Name()) == "message":
+			to := e.Attr("to")
 			f.mu.Lock()
 			dst := f.sessions[string(to)]
 			f.routed++
 			drop := f.dropEvery > 0 && f.routed%f.dropEvery == 0
 			f.mu.Unlock()
 			if dst != nil && !drop {
-				out := append([]byte("<message from='"+jid+"'"), fr.Raw[len("<message"):]...)
+				raw := e.Raw()
+				out := append([]byte("<message from='"+jid+"'"), raw[len("<message"):]...)
 				dst.write(out)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/starling-xmpp/starling/perf/hist"
 	"github.com/starling-xmpp/starling/perf/xmppclient"
+	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
 // pair is one sender and one receiver. The sender puts its timestamp in
@@ -129,16 +130,15 @@ func parseInt(b []byte) (int64, bool) {
 // base). It never allocates per message.
 func (p *pair) receive(base time.Time, from *atomic.Int64) {
 	for {
-		f, err := p.rcv.Next()
+		tok, err := p.rcv.Next()
 		if err != nil {
 			p.rerr = err
 			return
 		}
-		if f.Kind != xmppclient.FrameElement || string(f.Name()) != "message" {
+		if tok.Kind != xml.ElementKind || string(tok.Elem.Name()) != "message" {
 			continue
 		}
-		id, _ := f.Attr("id")
-		ts, ok := parseInt(id)
+		ts, ok := parseInt(tok.Elem.Attr("id"))
 		if !ok {
 			continue // not ours (e.g. a server notice)
 		}

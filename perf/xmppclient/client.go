@@ -2,8 +2,8 @@
 // STARTTLS or direct TLS, authenticates with SASL PLAIN or SCRAM-SHA-1/256
 // (caching salted passwords), binds a resource, sends initial presence, and
 // then exchanges raw stanza bytes with batched writes and no per-message
-// allocation. SASL is the project's xmpp/sasl client; element framing is a
-// small depth-counting framer, the seam to switch to xmpp/xml once it lands.
+// allocation. Streams are parsed by the project's xmpp/xml decoder and SASL
+// runs through its xmpp/sasl client.
 package xmppclient
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/xmpp/sasl"
+	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
 // Security says how the client protects its connection.
@@ -79,7 +80,7 @@ type Config struct {
 // different goroutines; each side is single-goroutine.
 type Client struct {
 	conn   net.Conn
-	fr     *framer
+	rd     *reader
 	wbuf   []byte
 	jid    string
 	domain string
@@ -88,9 +89,11 @@ type Client struct {
 // ErrConflict is returned by Register when the account exists already.
 var ErrConflict = errors.New("account exists")
 
+// Namespaces the client checks elements against.
 const (
-	readBufSize = 16 << 10
-	maxElement  = 1 << 20
+	nsTLS  = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
 )
 
 func header(domain string) string {
@@ -144,7 +147,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, fr: newFramer(conn, readBufSize, maxElement), domain: cfg.Domain}
+	c := &Client{conn: conn, rd: newReader(conn), domain: cfg.Domain}
 	if err := c.negotiate(ctx, &cfg); err != nil {
 		stop()
 		c.conn.Close()
@@ -170,14 +173,14 @@ func (c *Client) negotiate(ctx context.Context, cfg *Config) error {
 		if err := c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
 			return err
 		}
-		f, err := c.next()
+		e, err := c.next()
 		if err != nil {
 			return fmt.Errorf("read STARTTLS answer: %w", err)
 		}
-		if string(f.Name()) != "proceed" {
-			return fmt.Errorf("STARTTLS refused: %.200s", f.Raw)
+		if !e.Is(nsTLS, "proceed") {
+			return fmt.Errorf("STARTTLS refused: %.200s", e.Raw())
 		}
-		if c.fr.Buffered() != 0 {
+		if c.rd.dec.Buffered() != 0 {
 			return errors.New("data after <proceed/> before the TLS handshake")
 		}
 		tc := tls.Client(c.conn, tlsConfig(cfg))
@@ -185,7 +188,7 @@ func (c *Client) negotiate(ctx context.Context, cfg *Config) error {
 			return fmt.Errorf("STARTTLS handshake: %w", err)
 		}
 		c.conn = tc
-		c.fr.reset(tc)
+		c.rd.restart(tc)
 		if feats, err = c.open(); err != nil {
 			return err
 		}
@@ -236,39 +239,41 @@ func (c *Client) open() ([]byte, error) {
 	if err := c.send(header(c.domain)); err != nil {
 		return nil, err
 	}
-	f, err := c.next()
+	tok, err := c.rd.next()
 	if err != nil {
 		return nil, fmt.Errorf("read stream header: %w", err)
 	}
-	if f.Kind != FrameHeader {
-		return nil, fmt.Errorf("expected stream header, got %.200s", f.Raw)
+	if tok.Kind != xml.StreamStart {
+		return nil, fmt.Errorf("expected stream header, got %v", tok.Kind)
 	}
-	f, err = c.next()
+	e, err := c.next()
 	if err != nil {
 		return nil, fmt.Errorf("read stream features: %w", err)
 	}
-	if string(f.Name()) != "stream:features" {
-		return nil, fmt.Errorf("expected stream features, got %.200s", f.Raw)
+	if !e.Is(xml.NSStream, "features") {
+		return nil, fmt.Errorf("expected stream features, got %.200s", e.Raw())
 	}
-	return bytes.Clone(f.Raw), nil
+	return bytes.Clone(e.Raw()), nil
 }
 
-// next reads a frame and turns stream errors and stream ends into errors.
-func (c *Client) next() (Frame, error) {
-	f, err := c.fr.Next()
+// next reads the next element and turns stream errors and stream ends into
+// errors. The element is valid until the following read.
+func (c *Client) next() (*xml.Element, error) {
+	tok, err := c.rd.next()
 	if err != nil {
-		return f, err
+		return nil, err
 	}
 	switch {
-	case f.Kind == FrameStreamEnd:
-		return f, errors.New("server closed the stream")
-	case string(f.Name()) == "stream:error":
-		return f, fmt.Errorf("stream error: %.300s", f.Raw)
+	case tok.Kind == xml.StreamEnd:
+		return nil, errors.New("server closed the stream")
+	case tok.Kind != xml.ElementKind:
+		return nil, fmt.Errorf("unexpected %v", tok.Kind)
+	case tok.Elem.Is(xml.NSStream, "error"):
+		return nil, fmt.Errorf("stream error: %.300s", tok.Elem.Raw())
 	}
-	return f, nil
+	return tok.Elem, nil
 }
 
-// authenticate runs the SASL exchange; the step machine is xmpp/sasl's.
 func (c *Client) authenticate(name string, m *sasl.Client) error {
 	first, done, err := m.Step(nil)
 	if err != nil {
@@ -282,18 +287,18 @@ func (c *Client) authenticate(name string, m *sasl.Client) error {
 		return err
 	}
 	for range 8 { // SCRAM needs one round trip; bound the loop anyway
-		f, err := c.next()
+		e, err := c.next()
 		if err != nil {
 			return fmt.Errorf("SASL %s: %w", name, err)
 		}
 		var data []byte
-		if n := string(f.Name()); n == "challenge" || n == "success" {
-			if data, err = sasl.DecodePayload(bytes.TrimSpace(innerText(f.Raw))); err != nil {
+		if e.Is(nsSASL, "challenge") || e.Is(nsSASL, "success") {
+			if data, err = sasl.DecodePayload(bytes.TrimSpace(e.Text())); err != nil {
 				return fmt.Errorf("SASL %s: bad payload from server: %w", name, err)
 			}
 		}
-		switch string(f.Name()) {
-		case "challenge":
+		switch {
+		case e.Is(nsSASL, "challenge"):
 			r, _, err := m.Step(data)
 			if err != nil {
 				return err
@@ -301,7 +306,7 @@ func (c *Client) authenticate(name string, m *sasl.Client) error {
 			if err := c.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + base64.StdEncoding.EncodeToString(r) + "</response>"); err != nil {
 				return err
 			}
-		case "success":
+		case e.Is(nsSASL, "success"):
 			if !done { // SCRAM: verify the server's signature before trusting it
 				if _, done, err = m.Step(data); err != nil {
 					return err
@@ -310,11 +315,12 @@ func (c *Client) authenticate(name string, m *sasl.Client) error {
 			if !done {
 				return fmt.Errorf("SASL %s: success before the exchange finished", name)
 			}
+			c.rd.restart(c.conn)
 			return nil
-		case "failure":
-			return fmt.Errorf("SASL %s failed: %.300s", name, f.Raw)
+		case e.Is(nsSASL, "failure"):
+			return fmt.Errorf("SASL %s failed: %.300s", name, e.Raw())
 		default:
-			return fmt.Errorf("SASL %s: unexpected %.200s", name, f.Raw)
+			return fmt.Errorf("SASL %s: unexpected %.200s", name, e.Raw())
 		}
 	}
 	return fmt.Errorf("SASL %s: too many challenges", name)
@@ -329,19 +335,24 @@ func (c *Client) bind(resource string) error {
 		return err
 	}
 	for range 16 {
-		f, err := c.next()
+		e, err := c.next()
 		if err != nil {
 			return fmt.Errorf("bind: %w", err)
 		}
-		if id, _ := f.Attr("id"); string(f.Name()) != "iq" || string(id) != "bind" {
+		if string(e.Name()) != "iq" || string(e.Attr("id")) != "bind" {
 			continue // e.g. an early presence or a server ping
 		}
-		if t, _ := f.Attr("type"); string(t) != "result" {
-			return fmt.Errorf("bind refused: %.300s", f.Raw)
+		if string(e.Attr("type")) != "result" {
+			return fmt.Errorf("bind refused: %.300s", e.Raw())
 		}
-		j, ok := childText(f.Raw, "jid")
-		if !ok || len(j) == 0 {
-			return fmt.Errorf("bind result without a JID: %.300s", f.Raw)
+		var j []byte
+		if b := e.Child(nsBind, "bind"); b != nil {
+			if je := b.Child(nsBind, "jid"); je != nil {
+				j = je.Text()
+			}
+		}
+		if len(j) == 0 {
+			return fmt.Errorf("bind result without a JID: %.300s", e.Raw())
 		}
 		c.jid = string(j)
 		return nil
@@ -355,15 +366,15 @@ func (c *Client) iq(req, id string) error {
 		return err
 	}
 	for range 16 {
-		f, err := c.next()
+		e, err := c.next()
 		if err != nil {
 			return err
 		}
-		if got, _ := f.Attr("id"); string(f.Name()) != "iq" || string(got) != id {
+		if string(e.Name()) != "iq" || string(e.Attr("id")) != id {
 			continue
 		}
-		if t, _ := f.Attr("type"); string(t) != "result" {
-			return fmt.Errorf("iq %s failed: %.300s", id, f.Raw)
+		if string(e.Attr("type")) != "result" {
+			return fmt.Errorf("iq %s failed: %.300s", id, e.Raw())
 		}
 		return nil
 	}
@@ -384,7 +395,7 @@ func Register(ctx context.Context, cfg Config) error {
 	}
 	defer stop()
 	defer conn.Close()
-	c := &Client{conn: conn, fr: newFramer(conn, readBufSize, maxElement), domain: cfg.Domain}
+	c := &Client{conn: conn, rd: newReader(conn), domain: cfg.Domain}
 	feats, err := c.open()
 	if err != nil {
 		return fmt.Errorf("register %s: %w", cfg.User, err)
@@ -433,13 +444,9 @@ func (c *Client) Flush() error {
 	return nil
 }
 
-// Next returns the next frame from the server. Frame.Raw is valid until the
-// following call.
-func (c *Client) Next() (Frame, error) { return c.fr.Next() }
-
-// Buffered reports whether a complete or partial frame is already buffered,
-// so a reader can batch its acknowledgements until the buffer runs dry.
-func (c *Client) Buffered() int { return c.fr.Buffered() }
+// Next returns the next token from the server (xmpp/xml). The token's
+// element is valid until the following call.
+func (c *Client) Next() (xml.Token, error) { return c.rd.next() }
 
 // SetReadDeadline bounds the next reads.
 func (c *Client) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
@@ -469,20 +476,17 @@ func Probe(ctx context.Context, addr, domain string, sec Security) error {
 	}
 	defer stop()
 	defer conn.Close()
-	c := &Client{conn: conn, fr: newFramer(conn, readBufSize, maxElement), domain: domain}
+	c := &Client{conn: conn, rd: newReader(conn), domain: domain}
 	if _, err := c.open(); err != nil {
 		return fmt.Errorf("probe %s: %w", addr, err)
 	}
 	return nil
 }
 
-// Release shrinks the client's buffers for a session that will sit idle,
+// Release returns the client's buffers for a session that will sit idle,
 // so that holding thousands of sessions costs the generator little memory.
-// Reading stays possible; the buffer grows again when needed.
+// Reading stays possible; the decoder takes a buffer again when needed.
 func (c *Client) Release() {
-	if c.fr.Buffered() == 0 {
-		c.fr.buf = make([]byte, 512)
-		c.fr.start, c.fr.end = 0, 0
-	}
+	c.rd.dec.Release()
 	c.wbuf = nil
 }
