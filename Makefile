@@ -33,11 +33,12 @@ test-unit:
 generate:
 	$(GO) generate ./bpf/...
 
-bench: build
-	$(GO) run ./cmd/starling-bench quick
+# The comparison with ejabberd and Prosody (perf/README.md): needs root, installs them from Debian.
+bench:
+	$(GO) run ./cmd/starling-bench run -plan quick
 
-bench-full: build
-	$(GO) run ./cmd/starling-bench full
+bench-full:
+	$(GO) run ./cmd/starling-bench run -plan full
 
 vet:
 	$(GO) vet ./...
