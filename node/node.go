@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err er
 			Silence:    cfg.C2S.PingAfter,
 		},
 		IdleTimeout:        cfg.C2S.IdleTimeout,
+		PingWhitespace:     cfg.C2S.PingType == "whitespace",
 		MaxAuthFailures:    cfg.C2S.MaxAuthAttempts,
 		MaxConnsPerIP:      cfg.C2S.MaxConnectionsPerIP,
 		MaxResources:       cfg.C2S.MaxResources,

@@ -348,3 +348,25 @@ func TestResourcesPerAccount(t *testing.T) {
 	// Replacing an existing resource is not a new session.
 	tn.login(t, "alice", "two")
 }
+
+// TestSilentClients: a silent bound client is pinged (XEP-0199); one that answers stays, one that does
+// not is closed with <connection-timeout/> at the idle timeout.
+func TestSilentClients(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) {
+		c.C2S.PingAfter = 100 * time.Millisecond
+		c.C2S.IdleTimeout = 600 * time.Millisecond
+	})
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "r")
+	b := tn.login(t, "bob", "r")
+	for i := 0; i < 3; i++ {
+		ping := a.Expect("a ping", func(e *xml.Element) bool { return e.Child("urn:xmpp:ping", "ping") != nil })
+		a.Send("<iq type='result' id='%s' to='example.test'/>", ping.Attr("id"))
+	}
+	if cond, _ := b.WaitClosed(context.Background()); cond != "connection-timeout" {
+		t.Fatalf("a silent client was closed with %q", cond)
+	}
+	a.SendRaw("<iq type='get' id='alive' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+	a.ExpectID("alive")
+}

@@ -74,6 +74,8 @@ type Options struct {
 	// pinged (XEP-0199) first; a connection that has not bound a resource is closed at its first
 	// silence. Default 5 minutes.
 	IdleTimeout time.Duration
+	// PingWhitespace keeps silent clients alive with a space instead of an XEP-0199 ping.
+	PingWhitespace bool
 	// Throttle, if set, polices connections (DESIGN §2): bytes in the kernel or the userspace meter,
 	// stanzas here.
 	Throttle *throttle.Manager
@@ -155,7 +157,12 @@ func New(opts Options) (*Server, error) {
 		s.domains[d] = struct{}{}
 	}
 	if !opts.NoPoller {
-		p, err := conn.NewPoller(0)
+		// The sweep honours silence periods to within a quarter of them (at most a second).
+		tick := min(max(opts.Conn.Silence/4, 10*time.Millisecond), time.Second)
+		if opts.Conn.Silence == 0 {
+			tick = time.Second
+		}
+		p, err := conn.NewPoller(tick)
 		if err != nil {
 			return nil, err
 		}

@@ -221,6 +221,9 @@ func (s *session) Silent() bool {
 		return false
 	}
 	s.pinged = true
+	if s.srv.opts.PingWhitespace {
+		return s.c.Write([]byte(" ")) == nil
+	}
 	s.pingSeq++
 	b := make([]byte, 0, 160)
 	b = append(b, "<iq type='get' id='s2c-ping-"...)

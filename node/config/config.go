@@ -263,7 +263,9 @@ type C2S struct {
 	// silence the server pings the client. Default 60 s.
 	PingAfter time.Duration
 	// PingType is watchdog_ping_type (Tigase): 'whitespace' or 'xmpp'
-	// (an XEP-0199 ping). Default 'whitespace'.
+	// (an XEP-0199 ping). Default 'xmpp' (Tigase: whitespace): a whitespace
+	// keep-alive only proves the TCP path, an XMPP ping that the client
+	// still reads its stream.
 	PingType string
 
 	// MaxPendingOutput is c2s { 'max-pending-output' } (Starling), bytes
@@ -357,7 +359,7 @@ func Default() *Config {
 			MaxElements:          1000,
 			IdleTimeout:          5 * time.Minute,
 			PingAfter:            60 * time.Second,
-			PingType:             "whitespace",
+			PingType:             "xmpp",
 			MaxPendingOutput:     1 << 20,
 			MaxConnectionsPerIP:  100,
 			MaxAuthAttempts:      5,
