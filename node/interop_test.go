@@ -58,7 +58,7 @@ func TestInteropSlixmpp(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	want := `starling_c2s_authentications_total{mechanism="SCRAM-SHA-256",outcome="success"} 3`
+	want := `starling_c2s_authentications_total{mechanism="SCRAM-SHA-256",outcome="success"} 5`
 	if !strings.Contains(string(body), want) {
 		t.Fatalf("metrics lack %q", want)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/starling-xmpp/starling/node/httpapi"
 	"github.com/starling-xmpp/starling/node/im/adhoc"
 	"github.com/starling-xmpp/starling/node/im/adhoc/admin"
+	"github.com/starling-xmpp/starling/node/im/carbons"
 	"github.com/starling-xmpp/starling/node/im/disco"
 	"github.com/starling-xmpp/starling/node/im/offline"
 	"github.com/starling-xmpp/starling/node/im/ping"
@@ -216,6 +217,7 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 		d.AddFeatures(disco.FeatureMsgOffline)
 	}
 	ping.Register(n.router)
+	carbons.Register(n.router)
 	version.Register(n.router, version.Options{Version: n.version})
 	reg, err := register.New(register.Options{Enabled: n.cfg.Registration, Accounts: n.accounts, Sessions: n.router, Logger: n.log})
 	if err != nil {

@@ -5,6 +5,7 @@ package router
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
@@ -32,6 +33,8 @@ type Resource struct {
 	stampFrom []xml.Attr
 	sink      Sink
 	closer    Closer
+
+	carbons atomic.Bool // XEP-0280: this resource wants copies of its account's chats
 
 	mu              sync.Mutex
 	available       bool
@@ -153,3 +156,9 @@ func (r *Resource) TakeDirected() []string {
 	r.directed = nil
 	return out
 }
+
+// SetCarbons turns message carbons (XEP-0280) on or off for the resource.
+func (r *Resource) SetCarbons(on bool) { r.carbons.Store(on) }
+
+// Carbons reports whether the resource wants message carbons.
+func (r *Resource) Carbons() bool { return r.carbons.Load() }

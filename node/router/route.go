@@ -132,6 +132,7 @@ func (r *Router) routeMessage(ctx context.Context, from *Resource, e *xml.Elemen
 		for _, res := range r.users[string(t.bare)] {
 			if res.jid.Resource() == string(t.resource) {
 				res.Send(e, set...)
+				r.copyCarbons(from, e, t.bare, res, -1<<31)
 				r.mu.RUnlock()
 				return
 			}
@@ -176,6 +177,9 @@ func (r *Router) messageToBare(ctx context.Context, from *Resource, e *xml.Eleme
 				}
 			}
 		}
+	}
+	if typ != "headline" {
+		r.copyCarbons(from, e, bare, nil, best)
 	}
 	r.mu.RUnlock()
 	if delivered || typ == "headline" || typ == "error" {
@@ -330,4 +334,46 @@ func (r *Router) routeIQ(ctx context.Context, from *Resource, e *xml.Element) {
 		r.log.Error("iq handler failed", "ns", string(payload.Space()), "from", string(from.full), "err", err)
 		q.Error(stanza.New(stanza.InternalServerError, ""))
 	}
+}
+
+// copyCarbons sends XEP-0280 copies of a message from a local resource: "sent" to the sender's other
+// resources, "received" to the recipient's resources that did not get the message itself (got, or,
+// for a bare JID, those available at priority best). Called with r.mu read-locked. With no resource
+// asking for carbons it does nothing, and allocates nothing.
+func (r *Router) copyCarbons(from *Resource, e *xml.Element, toBare []byte, got *Resource, best int) {
+	if r.carbons == nil {
+		return
+	}
+	senders, recipients := r.users[from.bare], r.users[string(toBare)]
+	if !anyCarbons(senders, from) && !anyCarbons(recipients, nil) || !r.carbons.Eligible(e) {
+		return
+	}
+	for _, res := range senders {
+		if res != from && res.carbons.Load() && res != got {
+			r.carbons.Copy("sent", from.bare, res, e, from.stampFrom)
+		}
+	}
+	if from.bare == string(toBare) {
+		return // to oneself: the sent copies already reached every other resource
+	}
+	for _, res := range recipients {
+		if !res.carbons.Load() || res == got {
+			continue
+		}
+		if got == nil {
+			if p, ok := res.presenceOf(); ok && p >= 0 && p == best {
+				continue // it got the message itself
+			}
+		}
+		r.carbons.Copy("received", res.bare, res, e, from.stampFrom)
+	}
+}
+
+func anyCarbons(list []*Resource, except *Resource) bool {
+	for _, res := range list {
+		if res != except && res.carbons.Load() {
+			return true
+		}
+	}
+	return false
 }

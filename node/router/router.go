@@ -34,6 +34,17 @@ type PresenceHandler interface {
 	ResourceGone(ctx context.Context, res *Resource)
 }
 
+// Copier makes message carbons (XEP-0280): copies of a one-to-one message for the sender's and the
+// recipient's other resources that asked for them. The router finds who gets a copy; the copier decides
+// which messages qualify and builds the copies.
+type Copier interface {
+	// Eligible reports whether a message qualifies for carbons.
+	Eligible(e *xml.Element) bool
+	// Copy sends res a copy of e (with set applied to it), wrapped as "sent" or "received", from owner,
+	// the bare JID of res's account.
+	Copy(kind string, owner string, res *Resource, e *xml.Element, set []xml.Attr)
+}
+
 // Offline stores messages for accounts with no available resource (XEP-0160).
 type Offline interface {
 	// StoreOffline stores stanza (with 'from' stamped) for the bare JID owner. A full store returns
@@ -64,6 +75,7 @@ type Router struct {
 	domains  map[string]struct{}
 	iq       map[string]IQHandler
 	presence PresenceHandler
+	carbons  Copier
 
 	mu    sync.RWMutex
 	users map[string][]*Resource // bare JID → bound resources, in bind order
@@ -90,6 +102,9 @@ func New(opts Options) *Router {
 
 // HandleIQ registers h for IQ requests whose payload is in namespace ns.
 func (r *Router) HandleIQ(ns string, h IQHandler) { r.iq[ns] = h }
+
+// HandleCarbons sets the message-carbons copier.
+func (r *Router) HandleCarbons(c Copier) { r.carbons = c }
 
 // HandlePresence sets the presence handler.
 func (r *Router) HandlePresence(h PresenceHandler) { r.presence = h }

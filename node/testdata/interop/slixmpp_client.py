@@ -37,12 +37,14 @@ class Client(slixmpp.ClientXMPP):
                 out["channel_binding"] = None
             return out
         fm.sasl_callback = creds
-        for p in ("xep_0030", "xep_0199", "xep_0203", "xep_0092"):
+        for p in ("xep_0030", "xep_0199", "xep_0203", "xep_0092", "xep_0280"):
             self.register_plugin(p)
         self.messages = asyncio.Queue()
         self.add_event_handler("message", lambda m: self.messages.put_nowait(m))
         self.roster_pushes = asyncio.Queue()
         self.add_event_handler("roster_update", lambda iq: self.roster_pushes.put_nowait(iq))
+        self.carbons = asyncio.Queue()
+        self.add_event_handler("carbon_received", lambda m: self.carbons.put_nowait(m))
         self.add_event_handler("session_start", self._start)
         self.started = asyncio.get_event_loop().create_future()
         self.add_event_handler("failed_auth", lambda *_: self.started.done() or self.started.set_exception(RuntimeError("authentication failed")))
@@ -171,8 +173,23 @@ async def main():
         assert v["software_version"]["name"] == "Starling", v
     await scenario("software-version", version())
 
+    async def carbons():
+        alice2 = Client(alice_jid, "alice-pw", "phone")
+        await alice2.login(args.host, args.port)
+        await alice2["xep_0280"].enable(timeout=WAIT)
+        bob3 = Client(bob_jid, "bob-pw", "tablet")
+        await bob3.login(args.host, args.port)
+        bob3.send_message(mto=alice_jid + "/laptop", mbody="for the laptop", mtype="chat")
+        m = await next_message(alice, lambda m: m["body"] == "for the laptop")
+        c = await asyncio.wait_for(alice2.carbons.get(), WAIT)
+        fwd = c["carbon_received"]
+        assert fwd["body"] == "for the laptop" and str(fwd["from"]).startswith(bob_jid), fwd
+        await bob3.logout()
+        await alice2.logout()
+    await scenario("message-carbons", carbons())
+
     await alice.logout()
-    print("%d passed, %d failed" % (8 - failures, failures))
+    print("%d passed, %d failed" % (9 - failures, failures))
     return failures
 
 
