@@ -27,7 +27,7 @@ func requireTool(t *testing.T, ok bool, what string) {
 
 // TestInteropSlixmpp drives the node with slixmpp, an independent client library: SCRAM-SHA-256 over
 // STARTTLS, roster add and push, a full subscription, messages both ways, offline delivery, disco,
-// ping and software version.
+// ping, software version and message carbons.
 func TestInteropSlixmpp(t *testing.T) {
 	err := exec.Command("/usr/bin/python3", "-c", "import slixmpp").Run()
 	requireTool(t, err == nil, "python3-slixmpp (Debian's, under /usr/bin/python3)")
