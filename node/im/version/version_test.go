@@ -3,72 +3,11 @@ package version
 import (
 	"encoding/xml"
 	"runtime/debug"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
-	"github.com/starling-xmpp/starling/xmpp/jid"
-	sxml "github.com/starling-xmpp/starling/xmpp/xml"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 )
-
-// sink captures what the server queues for the client.
-type sink struct {
-	mu  sync.Mutex
-	got [][]byte
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, append([]byte(nil), p...))
-	return nil
-}
-
-func (s *sink) WriteElement(e *sxml.Element, set ...sxml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-type nopCloser struct{}
-
-func (nopCloser) CloseStream(string, string) {}
-
-// parse decodes one stanza as a client sends it in a jabber:client stream.
-func parse(t *testing.T, s string) *sxml.Element {
-	t.Helper()
-	d := sxml.NewDecoder(sxml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
-	d.Feed([]byte(s))
-	if _, err := d.Next(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return tok.Elem.Clone()
-}
-
-// reply is the part of an iq reply the tests check.
-type reply struct {
-	Type  string `xml:"type,attr"`
-	ID    string `xml:"id,attr"`
-	From  string `xml:"from,attr"`
-	To    string `xml:"to,attr"`
-	Inner []byte `xml:",innerxml"`
-	Error *struct {
-		Type string `xml:"type,attr"`
-		Cond []struct {
-			XMLName xml.Name
-		} `xml:",any"`
-	} `xml:"error"`
-}
-
-func (r reply) condition() string {
-	if r.Error == nil || len(r.Error.Cond) == 0 {
-		return ""
-	}
-	return r.Error.Cond[0].XMLName.Local
-}
 
 type query struct {
 	Name    string  `xml:"query>name"`
@@ -98,27 +37,15 @@ func TestVersion(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := router.New(router.Options{Domains: []string{"example.com"}})
 			Register(r, tt.opts)
-			s := &sink{}
-			res := router.NewResource(jid.MustParse("alice@example.com/phone"), s, nopCloser{})
-			r.Bind(t.Context(), res)
-			if err := r.Route(t.Context(), res, parse(t, tt.in)); err != nil {
-				t.Fatal(err)
-			}
-			if len(s.got) != 1 {
-				t.Fatalf("got %d replies, want 1: %q", len(s.got), s.got)
-			}
-			var got reply
-			if err := xml.Unmarshal(s.got[0], &got); err != nil {
-				t.Fatalf("reply %q: %v", s.got[0], err)
-			}
-			if got.Type != tt.typ || got.condition() != tt.cond || got.ID != "1" {
-				t.Fatalf("reply %s: want type %q condition %q", s.got[0], tt.typ, tt.cond)
+			got := routertest.Bind(t, r, "alice@example.com/phone").Do(t, tt.in)
+			if got.Type != tt.typ || got.Condition() != tt.cond || got.ID != "1" {
+				t.Fatalf("reply %s: want type %q condition %q", got.Raw, tt.typ, tt.cond)
 			}
 			if !tt.checkQuery {
 				return
 			}
 			var q query
-			if err := xml.Unmarshal(s.got[0], &q); err != nil {
+			if err := xml.Unmarshal(got.Raw, &q); err != nil {
 				t.Fatal(err)
 			}
 			if q.Name != "Starling" || q.Version != tt.wantV {
