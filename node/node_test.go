@@ -370,3 +370,53 @@ func TestSilentClients(t *testing.T) {
 	a.SendRaw("<iq type='get' id='alive' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
 	a.ExpectID("alive")
 }
+
+// TestStreamManagement: XEP-0198 acks both ways, and messages the client never acknowledged are
+// stored offline when its connection dies, then delivered to its next session.
+func TestStreamManagement(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "phone")
+	if a.Features.Child("urn:xmpp:sm:3", "sm") == nil {
+		t.Fatal("stream management is not offered")
+	}
+	a.SendRaw("<enable xmlns='urn:xmpp:sm:3'/>")
+	if e := a.Next(); string(e.Name()) != "enabled" || e.HasAttr("resume") {
+		t.Fatalf("enable answered %s", e)
+	}
+	a.SendRaw("<presence/>")
+	a.SendRaw("<iq type='get' id='p1' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+	a.ExpectID("p1")
+	a.SendRaw("<r xmlns='urn:xmpp:sm:3'/>")
+	ack := a.Expect("an ack", func(e *xml.Element) bool { return string(e.Name()) == "a" })
+	if string(ack.Attr("h")) != "2" {
+		t.Fatalf("the server says it handled %s stanzas, want 2", ack.Attr("h"))
+	}
+	b := tn.login(t, "bob", "desk")
+	for i := 0; i < 10; i++ {
+		b.Send("<message to='alice@example.test/phone' type='chat' id='m%d'><body>n%d</body></message>", i, i)
+	}
+	// The server asks for an ack after every 8 stanzas; alice acknowledges three (her presence echo,
+	// the ping result and m0), and then her link dies.
+	a.Expect("an ack request", func(e *xml.Element) bool { return string(e.Name()) == "r" })
+	a.SendRaw("<a xmlns='urn:xmpp:sm:3' h='3'/>")
+	a.Conn().Close()
+	// The unacknowledged messages come back at alice's next session, in order, none lost.
+	deadline := time.Now().Add(5 * time.Second)
+	for tn.Router().Count() != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	a2 := tn.login(t, "alice", "tablet")
+	a2.SendRaw("<presence/>")
+	seen := map[string]bool{}
+	for len(seen) < 9 {
+		m := a2.Expect("a stored message", func(e *xml.Element) bool { return string(e.Name()) == "message" })
+		seen[string(m.Attr("id"))] = true
+	}
+	for i := 1; i < 10; i++ {
+		if !seen[fmt.Sprintf("m%d", i)] {
+			t.Fatalf("message m%d was lost (got %v)", i, seen)
+		}
+	}
+}

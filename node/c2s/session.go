@@ -62,6 +62,9 @@ type session struct {
 	user      string // prepared localpart once authenticated
 	res       *router.Resource
 	thr       *throttle.Conn // nil when the listener has no traffic policy
+	sink      *sink          // the bound resource's output (counts, and keeps for XEP-0198)
+	sm        bool           // stream management enabled
+	handled   uint32         // XEP-0198: stanzas received from the client and handled
 	// pending counts what must end before the connection is forgotten: its reader and its socket.
 	pending atomic.Int32
 }
@@ -142,7 +145,12 @@ func (s *session) Ended(err error) {
 		s.c.Close(conn.ReasonReadError)
 	}
 	if s.res != nil {
-		s.srv.opts.Router.Unbind(context.WithoutCancel(s.ctx), s.res)
+		ctx := context.WithoutCancel(s.ctx)
+		if s.sm {
+			s.endSession(ctx)
+		} else {
+			s.srv.opts.Router.Unbind(ctx, s.res)
+		}
 		s.srv.opts.Metrics.SessionEnded()
 	}
 }
@@ -233,7 +241,7 @@ func (s *session) Silent() bool {
 	b = append(b, "' to='"...)
 	b = append(b, s.res.Full()...)
 	b = append(b, "'><ping xmlns='"+nsPing+"'/></iq>"...)
-	return s.c.Write(b) == nil
+	return s.sink.Write(b) == nil
 }
 
 func (s *session) onHeader(e *xml.Element) error {
@@ -265,7 +273,7 @@ func (s *session) onHeader(e *xml.Element) error {
 	switch {
 	case s.user != "":
 		s.state = stAuthed
-		f.Bind, f.Session, f.RosterVer, f.PreApproval = true, true, true, true
+		f.Bind, f.Session, f.RosterVer, f.PreApproval, f.SM = true, true, true, true, true
 	default:
 		s.state = stNegot
 		canTLS := !s.tls && s.srv.opts.TLS != nil
@@ -498,7 +506,8 @@ func (s *session) bind(e *xml.Element) error {
 		s.c.Write(stanza.New(stanza.ResourceConstraint, "this account has too many sessions").AppendReply(nil, "iq", id, "", "", nil))
 		return nil
 	}
-	res := router.NewResource(full, countingSink{c: s.c, m: s.srv.opts.Metrics}, s)
+	s.sink = &sink{c: s.c, m: s.srv.opts.Metrics}
+	res := router.NewResource(full, s.sink, s)
 	s.res = res
 	if old := s.srv.opts.Router.Bind(s.ctx, res); old != nil {
 		old.Close("conflict", "replaced by a new session with the same resource")
@@ -516,6 +525,12 @@ func (s *session) bind(e *xml.Element) error {
 }
 
 func (s *session) stanza(e *xml.Element) error {
+	if string(e.Space()) == stream.NSSM {
+		return s.smElement(e)
+	}
+	if s.sm {
+		defer func() { s.handled++ }()
+	}
 	if string(e.Space()) != stream.NSClient {
 		return s.streamError(&stream.Error{Condition: "unsupported-stanza-type", Text: "not a jabber:client stanza"}, conn.ReasonStreamError)
 	}
@@ -527,7 +542,7 @@ func (s *session) stanza(e *xml.Element) error {
 		if sess := e.Child(stream.NSSession, "session"); sess != nil && string(e.Attr("type")) == "set" {
 			// RFC 3921 session establishment survives in old clients; RFC 6121 makes it a no-op.
 			b := append([]byte("<iq type='result' id='"), xml.EscapeAttr(nil, string(e.Attr("id")))...)
-			s.c.Write(append(b, "'/>"...))
+			s.sink.Write(append(b, "'/>"...))
 			return nil
 		}
 	}
@@ -539,22 +554,6 @@ func (s *session) stanza(e *xml.Element) error {
 		return s.streamError(&stream.Error{Condition: "unsupported-stanza-type", Text: "<" + name + "/> is not a stanza"}, conn.ReasonStreamError)
 	}
 	return nil
-}
-
-// countingSink counts outgoing stanzas by kind on their way to the connection.
-type countingSink struct {
-	c *conn.Conn
-	m Metrics
-}
-
-func (k countingSink) Write(p []byte) error {
-	k.m.StanzaOut(kindOf(p))
-	return k.c.Write(p)
-}
-
-func (k countingSink) WriteElement(e *xml.Element, set ...xml.Attr) error {
-	k.m.StanzaOut(string(e.Name()))
-	return k.c.WriteElement(e, set...)
 }
 
 func kindOf(p []byte) string {

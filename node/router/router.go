@@ -234,6 +234,14 @@ func (r *Router) SendToBare(ctx context.Context, bare string, raw []byte, onlyAv
 	return n
 }
 
+// StoreOffline keeps a stanza for a local account's next session (XEP-0160), when offline storage is on.
+func (r *Router) StoreOffline(ctx context.Context, owner string, raw []byte) error {
+	if r.opts.Offline == nil {
+		return errors.New("offline storage is off")
+	}
+	return r.opts.Offline.StoreOffline(ctx, owner, raw)
+}
+
 // UserExists asks the account store.
 func (r *Router) UserExists(ctx context.Context, bare string) (bool, error) {
 	if r.opts.Accounts == nil {

@@ -21,6 +21,7 @@ const (
 	NSRosterVer    = "urn:xmpp:features:rosterver" // RFC 6121 §2.6
 	NSRegister     = "http://jabber.org/features/iq-register"
 	NSPreApproval  = "urn:xmpp:features:pre-approval"
+	NSSM           = "urn:xmpp:sm:3" // XEP-0198
 	NSXML          = "http://www.w3.org/XML/1998/namespace"
 )
 
@@ -137,6 +138,7 @@ type Features struct {
 	Session     bool // RFC 3921 session, advertised <optional/> (accepted as a no-op)
 	RosterVer   bool
 	PreApproval bool // RFC 6121 §3.4 subscription pre-approval
+	SM          bool // XEP-0198 stream management
 	Register    bool
 	Extra       [][]byte // further pre-serialised feature elements
 }
@@ -184,6 +186,9 @@ func (f *Features) Append(dst []byte) []byte {
 	}
 	if f.PreApproval {
 		dst = append(dst, "<sub xmlns='"+NSPreApproval+"'/>"...)
+	}
+	if f.SM {
+		dst = append(dst, "<sm xmlns='"+NSSM+"'/>"...)
 	}
 	for _, x := range f.Extra {
 		dst = append(dst, x...)
