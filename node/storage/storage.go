@@ -1,5 +1,6 @@
 // Package storage holds what the node keeps on disk: accounts and their SCRAM
-// credentials, rosters, offline messages and the cluster discovery table. It
+// credentials, rosters, offline messages, per-account XML documents (private
+// XML storage, vCards) and the cluster discovery table. It
 // defines the record types, the repository interfaces the rest of the node
 // consumes and the sentinel errors every backend returns, so that callers can
 // test for "not found" without knowing which database is underneath.
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Backends wrap them with what was being done, so test with
@@ -39,6 +41,8 @@ var (
 	// ErrInvalid reports an argument the storage cannot accept (an address
 	// that is not local@domain, an unknown hash or subscription state).
 	ErrInvalid = errors.New("storage: invalid argument")
+	// ErrTooLarge reports a document over MaxDocumentBytes.
+	ErrTooLarge = errors.New("storage: document too large")
 )
 
 // SCRAM hash names accepted in [Credential.Hash], as named by the SASL
@@ -67,8 +71,8 @@ type Users interface {
 	// SetCredentials replaces all credentials of the account. It returns
 	// ErrNotFound if the account does not exist.
 	SetCredentials(ctx context.Context, user string, creds []Credential) error
-	// DeleteUser deletes the account with its credentials, its roster and
-	// its offline messages in one transaction. Entries for the user in other
+	// DeleteUser deletes the account with its credentials, its roster, its
+	// offline messages and its documents in one transaction. Entries for the user in other
 	// users' rosters are kept: they belong to those users. It returns
 	// ErrNotFound if the account does not exist.
 	DeleteUser(ctx context.Context, user string) error
@@ -177,11 +181,54 @@ type ClusterNodes interface {
 	DeleteClusterNode(ctx context.Context, hostname string) error
 }
 
+// Document kinds used by the node's features. A kind groups one feature's
+// documents so that their quotas are counted apart.
+const (
+	// KindPrivate holds XEP-0049 private XML; the key is the stored
+	// element's "{namespace}name".
+	KindPrivate = "private"
+	// KindVCard holds the XEP-0054 vCard of the account; the key is "".
+	KindVCard = "vcard"
+)
+
+// Document limits. Both bound what one client can make the server keep:
+// at most MaxDocumentsPerKind × MaxDocumentBytes per account and kind.
+const (
+	// MaxDocumentBytes is the largest document PutDocument accepts. 64 KiB
+	// holds a vCard with a typical avatar (XEP-0153) and any bookmark list
+	// a person keeps by hand.
+	MaxDocumentBytes = 64 << 10
+	// MaxDocumentsPerKind is how many documents of one kind an account may
+	// hold; a PutDocument that would add one more returns ErrQuotaExceeded.
+	MaxDocumentsPerKind = 128
+	// MaxDocumentKeyBytes bounds a key (a namespace URI and a name).
+	MaxDocumentKeyBytes = 1024
+)
+
+// Documents is the repository of per-account XML documents: opaque bytes
+// the server returns as they were stored, addressed by owner, kind and key.
+// They are deleted with the account.
+type Documents interface {
+	// Document returns the stored bytes, or ErrNotFound if the owner has no
+	// such document (or does not exist).
+	Document(ctx context.Context, owner, kind, key string) ([]byte, error)
+	// PutDocument inserts or replaces the document. It returns ErrNotFound
+	// for an unknown owner, ErrTooLarge for a document over
+	// MaxDocumentBytes, ErrQuotaExceeded when the owner already holds
+	// MaxDocumentsPerKind documents of the kind and key is a new one, and
+	// ErrInvalid for an empty document or a malformed kind or key.
+	PutDocument(ctx context.Context, owner, kind, key string, xml []byte) error
+	// DeleteDocument deletes the document. Deleting a document that is not
+	// there is not an error: the caller wanted it gone, and it is.
+	DeleteDocument(ctx context.Context, owner, kind, key string) error
+}
+
 // Store is everything the node keeps, on one database.
 type Store interface {
 	Users
 	Rosters
 	Offline
+	Documents
 	ClusterNodes
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -264,4 +311,37 @@ func NormalizeRosterItem(it RosterItem) RosterItem {
 // cannot carry.
 func isXMLForbidden(r rune) bool {
 	return r < 0x20 && r != '\t' && r != '\n' && r != '\r'
+}
+
+// CheckDocument validates a document before it is written: a kind of 1 to
+// 32 lower-case ASCII letters, digits or '-', a key of valid UTF-8 without
+// NUL of at most MaxDocumentKeyBytes, and a non-empty document of at most
+// MaxDocumentBytes (ErrTooLarge).
+func CheckDocument(kind, key string, xml []byte) error {
+	if err := CheckDocumentKey(kind, key); err != nil {
+		return err
+	}
+	if len(xml) == 0 {
+		return fmt.Errorf("%w: empty %s document %q", ErrInvalid, kind, key)
+	}
+	if len(xml) > MaxDocumentBytes {
+		return fmt.Errorf("%w: %s document %q is %d bytes, limit %d", ErrTooLarge, kind, key, len(xml), MaxDocumentBytes)
+	}
+	return nil
+}
+
+// CheckDocumentKey validates the kind and key of a document (see
+// CheckDocument).
+func CheckDocumentKey(kind, key string) error {
+	if kind == "" || len(kind) > 32 || strings.ContainsFunc(kind, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}) {
+		return fmt.Errorf("%w: document kind %q is not 1 to 32 of a-z, 0-9, '-'", ErrInvalid, kind)
+	}
+	// PostgreSQL text cannot hold NUL or invalid UTF-8; XML names and
+	// namespaces never contain either, so such a key did not come from XML.
+	if len(key) > MaxDocumentKeyBytes || !utf8.ValidString(key) || strings.ContainsRune(key, 0) {
+		return fmt.Errorf("%w: %s document key of %d bytes: longer than %d, invalid UTF-8 or with NUL", ErrInvalid, kind, len(key), MaxDocumentKeyBytes)
+	}
+	return nil
 }

@@ -84,6 +84,7 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 			`DELETE FROM credentials WHERE jid = $1`,
 			`DELETE FROM rosters WHERE owner = $1`,
 			`DELETE FROM offline_messages WHERE owner = $1`,
+			`DELETE FROM documents WHERE owner = $1`,
 			`DELETE FROM users WHERE jid = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, user); err != nil {

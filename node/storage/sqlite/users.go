@@ -76,6 +76,7 @@ func (s *Store) DeleteUser(ctx context.Context, user string) error {
 			`DELETE FROM credentials WHERE jid = ?`,
 			`DELETE FROM rosters WHERE owner = ?`,
 			`DELETE FROM offline_messages WHERE owner = ?`,
+			`DELETE FROM documents WHERE owner = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, user); err != nil {
 				return err

@@ -36,6 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"OfflineOrder", testOfflineOrder},
 		{"OfflineQuota", testOfflineQuota},
 		{"DeleteUserCascade", testDeleteUserCascade},
+		{"Documents", testDocuments},
+		{"DocumentLimits", testDocumentLimits},
+		{"DocumentQuotaConcurrent", testDocumentQuotaConcurrent},
 		{"ClusterNodes", testClusterNodes},
 		{"StaleClusterNodes", testStaleClusterNodes},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -150,6 +153,8 @@ func testInvalid(t *testing.T, s storage.Store) {
 			return err
 		}},
 		{"empty offline stanza", func() error { return s.StoreOffline(ctx(t), "a@example.org", nil, 0) }},
+		{"empty document", func() error { return s.PutDocument(ctx(t), "a@example.org", storage.KindVCard, "", []byte{}) }},
+		{"unknown document kind syntax", func() error { return s.PutDocument(ctx(t), "a@example.org", "v card", "", []byte("<x/>")) }},
 		{"cluster node without hostname", func() error { return s.UpsertClusterNode(ctx(t), storage.ClusterNode{Password: "x", Port: 5277}) }},
 	}
 	for _, tt := range tests {
@@ -427,6 +432,13 @@ func testDeleteUserCascade(t *testing.T, s storage.Store) {
 		func() error { _, err := s.PutRosterItem(ctx(t), b, item(a)); return err },
 		func() error { return s.StoreOffline(ctx(t), a, []byte("<message/>"), 0) },
 		func() error { return s.StoreOffline(ctx(t), b, []byte("<message/>"), 0) },
+		func() error {
+			return s.PutDocument(ctx(t), a, storage.KindVCard, "", []byte("<vCard xmlns='vcard-temp'/>"))
+		},
+		func() error { return s.PutDocument(ctx(t), a, storage.KindPrivate, "{p}q", []byte("<q xmlns='p'/>")) },
+		func() error {
+			return s.PutDocument(ctx(t), b, storage.KindVCard, "", []byte("<vCard xmlns='vcard-temp'/>"))
+		},
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
@@ -454,10 +466,21 @@ func testDeleteUserCascade(t *testing.T, s storage.Store) {
 	if n, err := s.CountOffline(ctx(t), b); err != nil || n != 1 {
 		t.Errorf("CountOffline of other user = %d, %v; want 1", n, err)
 	}
+	for _, k := range [][2]string{{storage.KindVCard, ""}, {storage.KindPrivate, "{p}q"}} {
+		if _, err := s.Document(ctx(t), a, k[0], k[1]); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s document of deleted user: %v, want ErrNotFound", k[0], err)
+		}
+	}
+	if _, err := s.Document(ctx(t), b, storage.KindVCard, ""); err != nil {
+		t.Errorf("vCard of other user after delete: %v", err)
+	}
 	// Re-creating the account starts clean.
 	mustCreate(t, s, a)
 	if items, _, err := s.Roster(ctx(t), a); err != nil || len(items) != 0 {
 		t.Errorf("Roster of re-created user = %v, %v; want empty", items, err)
+	}
+	if _, err := s.Document(ctx(t), a, storage.KindVCard, ""); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("vCard of re-created user: %v, want ErrNotFound", err)
 	}
 }
 
