@@ -4,14 +4,9 @@ import (
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/xmpp/jid"
-	sxml "github.com/starling-xmpp/starling/xmpp/xml"
 )
-
-type discard struct{}
-
-func (discard) Write([]byte) error                             { return nil }
-func (discard) WriteElement(*sxml.Element, ...sxml.Attr) error { return nil }
 
 // BenchmarkServerInfo answers the disco#info every client sends to its server after login.
 func BenchmarkServerInfo(b *testing.B) {
@@ -22,9 +17,9 @@ func BenchmarkServerInfo(b *testing.B) {
 		r.HandleIQ(ns, d)
 	}
 	d.AddFeatures(FeatureMsgOffline)
-	res := router.NewResource(jid.MustParse("alice@example.com/phone"), discard{}, nopCloser{})
+	res := router.NewResource(jid.MustParse("alice@example.com/phone"), routertest.Discard{}, routertest.Discard{})
 	r.Bind(b.Context(), res)
-	e := parse(b, "<iq type='get' id='d1' to='example.com'><query xmlns='"+NSInfo+"'/></iq>")
+	e := routertest.Parse(b, "<iq type='get' id='d1' to='example.com'><query xmlns='"+NSInfo+"'/></iq>")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(e.Raw())))
 	for b.Loop() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
 	"github.com/starling-xmpp/starling/xmpp/jid"
@@ -63,10 +64,8 @@ type env struct {
 	r     *router.Router
 	d     *Service
 	st    *sqlite.Store
-	alice *router.Resource
-	as    *sink
-	admin *router.Resource
-	ads   *sink
+	alice *routertest.Client
+	admin *routertest.Client
 }
 
 func newEnv(t *testing.T, roster func(*sqlite.Store) Roster) *env {
@@ -101,12 +100,10 @@ func newEnv(t *testing.T, roster func(*sqlite.Store) Roster) *env {
 	d.HandleNode("open", fixedNode{})
 	d.HandleNode("secret", fixedNode{adminOnly: true})
 	d.HandleNode("broken", fixedNode{err: errors.New("node failed")})
-	e := &env{r: r, d: d, st: st, as: &sink{}, ads: &sink{}}
-	e.alice = router.NewResource(jid.MustParse("alice@"+domain+"/phone"), e.as, nopCloser{})
-	e.admin = router.NewResource(jid.MustParse("root@"+domain+"/console"), e.ads, nopCloser{})
-	r.Bind(t.Context(), e.alice)
-	r.Bind(t.Context(), e.admin)
-	return e
+	return &env{r: r, d: d, st: st,
+		alice: routertest.Bind(t, r, "alice@"+domain+"/phone"),
+		admin: routertest.Bind(t, r, "root@"+domain+"/console"),
+	}
 }
 
 func storeRoster(st *sqlite.Store) Roster { return st }
@@ -114,7 +111,7 @@ func storeRoster(st *sqlite.Store) Roster { return st }
 func TestServerInfo(t *testing.T) {
 	e := newEnv(t, storeRoster)
 	for _, to := range []string{domain, "other.example"} {
-		got := do(t, e.r, e.alice, e.as, fmt.Sprintf("<iq type='get' id='1' to='%s'><query xmlns='%s'/></iq>", to, NSInfo))
+		got := do(t, e.alice, fmt.Sprintf("<iq type='get' id='1' to='%s'><query xmlns='%s'/></iq>", to, NSInfo))
 		if got.Type != "result" || got.From != to || got.Query.Node != "" {
 			t.Fatalf("reply %+v", got)
 		}
@@ -134,12 +131,12 @@ func TestServerInfo(t *testing.T) {
 func TestServerInfoAfterAddFeatures(t *testing.T) {
 	e := newEnv(t, storeRoster)
 	q := "<iq type='get' id='1' to='example.com'><query xmlns='" + NSInfo + "'/></iq>"
-	if f := do(t, e.r, e.alice, e.as, q).features(); slices.Contains(f, "urn:late") {
+	if f := do(t, e.alice, q).features(); slices.Contains(f, "urn:late") {
 		t.Fatalf("features %q", f)
 	}
 	e.d.AddFeatures("urn:late")
 	e.d.AddIdentity(Identity{Category: "pubsub", Type: "pep"})
-	got := do(t, e.r, e.alice, e.as, q)
+	got := do(t, e.alice, q)
 	if f := got.features(); !slices.Contains(f, "urn:late") {
 		t.Errorf("features %q lack the late one", f)
 	}
@@ -194,13 +191,13 @@ func TestServerQueries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, s := e.alice, e.as
+			c := e.alice
 			if tt.admin {
-				res, s = e.admin, e.ads
+				c = e.admin
 			}
-			got := do(t, e.r, res, s, tt.in)
+			got := do(t, c, tt.in)
 			if tt.cond != "" {
-				if got.Type != "error" || got.condition() != tt.cond {
+				if got.Type != "error" || got.Condition() != tt.cond {
 					t.Fatalf("got %+v, want error %s", got, tt.cond)
 				}
 				return
@@ -251,9 +248,7 @@ func TestAccountInfo(t *testing.T) {
 				ros = storeRoster
 			}
 			e := newEnv(t, ros)
-			s := &sink{}
-			res := router.NewResource(jid.MustParse(tt.from), s, nopCloser{})
-			e.r.Bind(t.Context(), res)
+			c := routertest.Bind(t, e.r, tt.from)
 			in := "<iq type='get' id='1'"
 			if tt.to != "" {
 				in += " to='" + tt.to + "'"
@@ -263,12 +258,12 @@ func TestAccountInfo(t *testing.T) {
 				in += " node='" + tt.node + "'"
 			}
 			in += "/></iq>"
-			got := do(t, e.r, res, s, in)
+			got := do(t, c, in)
 			if got.From != tt.to {
 				t.Errorf("reply from %q, want %q", got.From, tt.to)
 			}
 			if tt.cond != "" {
-				if got.Type != "error" || got.condition() != tt.cond {
+				if got.Type != "error" || got.Condition() != tt.cond {
 					t.Fatalf("got %+v, want error %s", got, tt.cond)
 				}
 				return
@@ -298,7 +293,7 @@ func TestEscaping(t *testing.T) {
 	e.d.AddItems(ItemSourceFunc(func(context.Context, *Request) ([]Item, error) {
 		return []Item{{JID: domain, Node: "a'<&\"b", Name: "x</item>y"}}, nil
 	}))
-	got := do(t, e.r, e.alice, e.as, "<iq type='get' id='1' to='example.com'><query xmlns='"+NSItems+"'/></iq>")
+	got := do(t, e.alice, "<iq type='get' id='1' to='example.com'><query xmlns='"+NSItems+"'/></iq>")
 	if it := got.items(); !slices.Contains(it, "example.com a'<&\"b x</item>y") {
 		t.Errorf("items %q", it)
 	}

@@ -3,69 +3,10 @@ package register
 import (
 	"encoding/xml"
 	"sync"
-	"testing"
 
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	sxml "github.com/starling-xmpp/starling/xmpp/xml"
 )
-
-// sink captures what the server queues for the client.
-type sink struct {
-	mu  sync.Mutex
-	got [][]byte
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, append([]byte(nil), p...))
-	return nil
-}
-
-func (s *sink) WriteElement(e *sxml.Element, set ...sxml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-type nopCloser struct{}
-
-func (nopCloser) CloseStream(string, string) {}
-
-// parse decodes one stanza as a client sends it in a jabber:client stream.
-func parse(t *testing.T, s string) *sxml.Element {
-	t.Helper()
-	d := sxml.NewDecoder(sxml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
-	d.Feed([]byte(s))
-	if _, err := d.Next(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return tok.Elem.Clone()
-}
-
-// reply is the part of an iq reply the tests check.
-type reply struct {
-	Type  string `xml:"type,attr"`
-	ID    string `xml:"id,attr"`
-	From  string `xml:"from,attr"`
-	To    string `xml:"to,attr"`
-	Inner []byte `xml:",innerxml"`
-	Error *struct {
-		Type string `xml:"type,attr"`
-		Cond []struct {
-			XMLName xml.Name
-		} `xml:",any"`
-	} `xml:"error"`
-}
-
-func (r reply) condition() string {
-	if r.Error == nil || len(r.Error.Cond) == 0 {
-		return ""
-	}
-	return r.Error.Cond[0].XMLName.Local
-}
 
 // events records, in order, what the server queued and which sessions it closed.
 type events struct {
@@ -94,13 +35,13 @@ type recSink struct {
 }
 
 func (s recSink) Write(p []byte) error {
-	var r reply
+	var r routertest.Reply
 	if err := xml.Unmarshal(p, &r); err != nil {
 		s.ev.add("send " + s.full + " unparsable " + string(p))
 		return nil
 	}
 	line := "send " + s.full + " " + r.Type
-	if c := r.condition(); c != "" {
+	if c := r.Condition(); c != "" {
 		line += "/" + c
 	}
 	s.ev.add(line)

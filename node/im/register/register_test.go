@@ -11,6 +11,7 @@ import (
 	"github.com/starling-xmpp/starling/node/accounts"
 	"github.com/starling-xmpp/starling/node/c2s"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
 	"github.com/starling-xmpp/starling/xmpp/jid"
@@ -52,10 +53,10 @@ func (e *env) exists(t *testing.T, bare string) bool {
 }
 
 // unauth sends in as a client that has not logged in and decodes the reply.
-func (e *env) unauth(t *testing.T, in string) (reply, []byte) {
+func (e *env) unauth(t *testing.T, in string) (routertest.Reply, []byte) {
 	t.Helper()
-	out := e.s.HandleUnauthenticated(t.Context(), domain, parse(t, in))
-	var r reply
+	out := e.s.HandleUnauthenticated(t.Context(), domain, routertest.Parse(t, in))
+	var r routertest.Reply
 	if out != nil {
 		if err := xml.Unmarshal(out, &r); err != nil {
 			t.Fatalf("reply %q: %v", out, err)
@@ -104,7 +105,7 @@ func TestUnauthenticated(t *testing.T) {
 				}
 				return
 			}
-			if r.Type != tt.typ || r.condition() != tt.cond {
+			if r.Type != tt.typ || r.Condition() != tt.cond {
 				t.Fatalf("reply %s, want %s %s", raw, tt.typ, tt.cond)
 			}
 			if tt.cond != "bad-request" && r.ID != "r1" {
@@ -151,7 +152,7 @@ func TestDisabled(t *testing.T) {
 		t.Fatal("enabled")
 	}
 	r, raw := e.unauth(t, "<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>a</username><password>b</password></query></iq>")
-	if r.Type != "error" || r.condition() != "service-unavailable" {
+	if r.Type != "error" || r.Condition() != "service-unavailable" {
 		t.Errorf("reply %s, want service-unavailable", raw)
 	}
 	if e.exists(t, "a@example.com") {
@@ -166,7 +167,7 @@ func TestDisabled(t *testing.T) {
 	ev := &events{}
 	res := router.NewResource(jid.MustParse("a@example.com/x"), recSink{ev, "a/x"}, recCloser{ev, "a/x"})
 	e.r.Bind(t.Context(), res)
-	e.r.Route(t.Context(), res, parse(t, "<iq type='set' id='c'><query xmlns='jabber:iq:register'><remove/></query></iq>"))
+	e.r.Route(t.Context(), res, routertest.Parse(t, "<iq type='set' id='c'><query xmlns='jabber:iq:register'><remove/></query></iq>"))
 	if got := ev.take(); !slices.Equal(got, []string{"send a/x error/service-unavailable"}) {
 		t.Errorf("cancel while off: %q", got)
 	}
@@ -240,7 +241,7 @@ func TestAuthenticated(t *testing.T) {
 					self = r
 				}
 			}
-			if err := e.r.Route(ctx, self, parse(t, tt.in)); err != nil {
+			if err := e.r.Route(ctx, self, routertest.Parse(t, tt.in)); err != nil {
 				t.Fatal(err)
 			}
 			got := ev.take()
@@ -272,19 +273,13 @@ func TestAuthenticatedGet(t *testing.T) {
 	if err := e.acc.Create(t.Context(), jid.MustParse("juliet@example.com"), "pw"); err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{}
-	res := router.NewResource(jid.MustParse("juliet@example.com/b"), s, nopCloser{})
-	e.r.Bind(t.Context(), res)
-	e.r.Route(t.Context(), res, parse(t, "<iq type='get' id='1'><query xmlns='jabber:iq:register'/></iq>"))
+	raw := routertest.Bind(t, e.r, "juliet@example.com/b").Exchange(t, "<iq type='get' id='1'><query xmlns='jabber:iq:register'/></iq>")
 	var got struct {
 		Registered *struct{} `xml:"query>registered"`
 		Username   string    `xml:"query>username"`
 	}
-	if len(s.got) != 1 {
-		t.Fatalf("replies %q", s.got)
-	}
-	if err := xml.Unmarshal(s.got[0], &got); err != nil || got.Registered == nil || got.Username != "juliet" {
-		t.Errorf("reply %s (%v)", s.got[0], err)
+	if err := xml.Unmarshal(raw, &got); err != nil || got.Registered == nil || got.Username != "juliet" {
+		t.Errorf("reply %s (%v)", raw, err)
 	}
 }
 
