@@ -147,13 +147,7 @@ func TestDisco(t *testing.T) {
 			if tt.admin {
 				c = e.root
 			}
-			if err := c.r.Route(t.Context(), c.res, parse(t, "<iq type='get' id='d' to='example.com'><query xmlns='"+tt.q.ns+"' node='"+tt.q.node+"'/></iq>")); err != nil {
-				t.Fatal(err)
-			}
-			got := c.sink.take()
-			if len(got) != 1 {
-				t.Fatalf("replies %q", got)
-			}
+			raw := c.Exchange(t, "<iq type='get' id='d' to='example.com'><query xmlns='"+tt.q.ns+"' node='"+tt.q.node+"'/></iq>")
 			var r struct {
 				Type  string `xml:"type,attr"`
 				Error *struct {
@@ -171,12 +165,12 @@ func TestDisco(t *testing.T) {
 					Var string `xml:"var,attr"`
 				} `xml:"query>feature"`
 			}
-			if err := xml.Unmarshal(got[0], &r); err != nil {
+			if err := xml.Unmarshal(raw, &r); err != nil {
 				t.Fatal(err)
 			}
 			if tt.cond != "" {
 				if r.Type != "error" || r.Error == nil || r.Error.Cond[0].XMLName.Local != tt.cond {
-					t.Fatalf("reply %s, want %s", got[0], tt.cond)
+					t.Fatalf("reply %s, want %s", raw, tt.cond)
 				}
 				return
 			}
@@ -194,7 +188,7 @@ func TestDisco(t *testing.T) {
 				list = append(list, f.Var)
 			}
 			if !slices.Equal(list, tt.want) {
-				t.Errorf("got %q, want %q (%s)", list, tt.want, got[0])
+				t.Errorf("got %q, want %q (%s)", list, tt.want, raw)
 			}
 		})
 	}

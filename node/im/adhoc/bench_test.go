@@ -6,14 +6,9 @@ import (
 
 	"github.com/starling-xmpp/starling/node/im/disco"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/xmpp/jid"
-	sxml "github.com/starling-xmpp/starling/xmpp/xml"
 )
-
-type discard struct{}
-
-func (discard) Write([]byte) error                             { return nil }
-func (discard) WriteElement(*sxml.Element, ...sxml.Attr) error { return nil }
 
 // BenchmarkExecute runs a one-stage command with a submitted form: the framework's cost around a
 // command (session id, form parsing, response).
@@ -26,9 +21,9 @@ func BenchmarkExecute(b *testing.B) {
 		return &Response{Notes: []Note{{Text: req.Form.Value("n")}}}, nil
 	})})
 	a.Register(r, d)
-	res := router.NewResource(jid.MustParse("alice@example.com/phone"), discard{}, nopCloser{})
+	res := router.NewResource(jid.MustParse("alice@example.com/phone"), routertest.Discard{}, routertest.Discard{})
 	r.Bind(b.Context(), res)
-	e := parse(b, exec("count", "", "", submit("n", "1")))
+	e := routertest.Parse(b, exec("count", "", "", submit("n", "1")))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(e.Raw())))
 	for b.Loop() {

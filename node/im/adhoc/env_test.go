@@ -3,58 +3,11 @@ package adhoc
 import (
 	"encoding/xml"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
-	"github.com/starling-xmpp/starling/xmpp/jid"
-	sxml "github.com/starling-xmpp/starling/xmpp/xml"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 )
-
-// sink captures what the server queues for one client.
-type sink struct {
-	mu  sync.Mutex
-	got [][]byte
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, append([]byte(nil), p...))
-	return nil
-}
-
-func (s *sink) WriteElement(e *sxml.Element, set ...sxml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-func (s *sink) take() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.got
-	s.got = nil
-	return out
-}
-
-type nopCloser struct{}
-
-func (nopCloser) CloseStream(string, string) {}
-
-// parse decodes one stanza as a client sends it in a jabber:client stream.
-func parse(t testing.TB, s string) *sxml.Element {
-	t.Helper()
-	d := sxml.NewDecoder(sxml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
-	d.Feed([]byte(s))
-	if _, err := d.Next(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return tok.Elem.Clone()
-}
 
 // cmdReply is an iq reply to a command as a client reads it.
 type cmdReply struct {
@@ -146,35 +99,24 @@ func (r *cmdReply) notes() []string {
 	return out
 }
 
-// client is a bound session that sends stanzas through the router.
+// client is a bound session whose commands fail the test it was bound for.
 type client struct {
-	t    *testing.T
-	r    *router.Router
-	res  *router.Resource
-	sink *sink
+	*routertest.Client
+	t *testing.T
 }
 
 func bind(t *testing.T, r *router.Router, full string) *client {
 	t.Helper()
-	s := &sink{}
-	res := router.NewResource(jid.MustParse(full), s, nopCloser{})
-	r.Bind(t.Context(), res)
-	return &client{t: t, r: r, res: res, sink: s}
+	return &client{Client: routertest.Bind(t, r, full), t: t}
 }
 
 // do sends in and decodes the one reply.
 func (c *client) do(in string) *cmdReply {
 	c.t.Helper()
-	if err := c.r.Route(c.t.Context(), c.res, parse(c.t, in)); err != nil {
-		c.t.Fatal(err)
-	}
-	got := c.sink.take()
-	if len(got) != 1 {
-		c.t.Fatalf("%s: %d replies, want 1: %q", in, len(got), got)
-	}
-	r := &cmdReply{raw: got[0]}
-	if err := xml.Unmarshal(got[0], r); err != nil {
-		c.t.Fatalf("reply %s: %v", got[0], err)
+	raw := c.Exchange(c.t, in)
+	r := &cmdReply{raw: raw}
+	if err := xml.Unmarshal(raw, r); err != nil {
+		c.t.Fatalf("reply %s: %v", raw, err)
 	}
 	return r
 }

@@ -6,82 +6,21 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/accounts"
 	"github.com/starling-xmpp/starling/node/im/adhoc"
 	"github.com/starling-xmpp/starling/node/im/disco"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
 	"github.com/starling-xmpp/starling/xmpp/jid"
-	sxml "github.com/starling-xmpp/starling/xmpp/xml"
 )
-
-// sink captures what the server queues for one client.
-type sink struct {
-	mu  sync.Mutex
-	got [][]byte
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, append([]byte(nil), p...))
-	return nil
-}
-
-func (s *sink) WriteElement(e *sxml.Element, set ...sxml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-func (s *sink) take() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.got
-	s.got = nil
-	return out
-}
-
-// closes records which sessions were ended, and how.
-type closes struct {
-	mu  sync.Mutex
-	log []string
-}
-
-type closer struct {
-	c    *closes
-	full string
-}
-
-func (c closer) CloseStream(condition, _ string) {
-	c.c.mu.Lock()
-	c.c.log = append(c.c.log, c.full+" "+condition)
-	c.c.mu.Unlock()
-}
-
-func parse(t *testing.T, s string) *sxml.Element {
-	t.Helper()
-	d := sxml.NewDecoder(sxml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
-	d.Feed([]byte(s))
-	if _, err := d.Next(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return tok.Elem.Clone()
-}
 
 // cmdReply is a reply as a client reads it.
 type cmdReply struct {
-	Type  string `xml:"type,attr"`
-	Error *struct {
-		Cond []struct{ XMLName xml.Name } `xml:",any"`
-	} `xml:"error"`
+	routertest.Reply
 	Command struct {
 		SessionID string `xml:"sessionid,attr"`
 		Status    string `xml:"status,attr"`
@@ -101,14 +40,6 @@ type cmdReply struct {
 			} `xml:"field"`
 		} `xml:"x"`
 	} `xml:"command"`
-	raw []byte
-}
-
-func (r *cmdReply) condition() string {
-	if r.Error == nil || len(r.Error.Cond) == 0 {
-		return ""
-	}
-	return r.Error.Cond[0].XMLName.Local
 }
 
 // vars lists the form's fields as var=type.
@@ -142,13 +73,12 @@ func (r *cmdReply) notes() []string {
 }
 
 type env struct {
-	t      *testing.T
-	st     *sqlite.Store
-	acc    *accounts.Accounts
-	r      *router.Router
-	closes *closes
-	root   *router.Resource
-	rootS  *sink
+	t       *testing.T
+	st      *sqlite.Store
+	acc     *accounts.Accounts
+	r       *router.Router
+	clients []*routertest.Client // every session bound, to see which were ended
+	root    *routertest.Client
 }
 
 func newEnv(t *testing.T) *env {
@@ -172,9 +102,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	a.Register(r, d)
-	e := &env{t: t, st: st, acc: acc, r: r, closes: &closes{}}
+	e := &env{t: t, st: st, acc: acc, r: r}
 	e.user("root@example.com")
-	e.root, e.rootS = e.bind("root@example.com/console")
+	e.root = e.bind("root@example.com/console")
 	return e
 }
 
@@ -187,11 +117,21 @@ func (e *env) user(bares ...string) {
 	}
 }
 
-func (e *env) bind(full string) (*router.Resource, *sink) {
-	s := &sink{}
-	res := router.NewResource(jid.MustParse(full), s, closer{e.closes, full})
-	e.r.Bind(e.t.Context(), res)
-	return res, s
+func (e *env) bind(full string) *routertest.Client {
+	c := routertest.Bind(e.t, e.r, full)
+	e.clients = append(e.clients, c)
+	return c
+}
+
+// closed lists the sessions that were ended, and how, as "full condition".
+func (e *env) closed() []string {
+	var out []string
+	for _, c := range e.clients {
+		for _, cond := range c.Closer.Conditions() {
+			out = append(out, string(c.Resource.Full())+" "+cond)
+		}
+	}
+	return out
 }
 
 func (e *env) exists(bare string) bool {
@@ -212,24 +152,18 @@ func (e *env) storedKey(bare string) []byte {
 	return c.StoredKey
 }
 
-// run sends a command request from res and decodes the reply.
-func (e *env) run(res *router.Resource, s *sink, to, node, sessionid, form string) *cmdReply {
+// run sends a command request from c and decodes the reply.
+func (e *env) run(c *routertest.Client, to, node, sessionid, form string) *cmdReply {
 	e.t.Helper()
 	in := "<iq type='set' id='c' to='" + to + "'><command xmlns='" + adhoc.NS + "' node='" + node + "'"
 	if sessionid != "" {
 		in += " sessionid='" + sessionid + "' action='complete'"
 	}
 	in += ">" + form + "</command></iq>"
-	if err := e.r.Route(e.t.Context(), res, parse(e.t, in)); err != nil {
-		e.t.Fatal(err)
-	}
-	got := s.take()
-	if len(got) != 1 {
-		e.t.Fatalf("%s: %d replies: %q", in, len(got), got)
-	}
-	r := &cmdReply{raw: got[0]}
-	if err := xml.Unmarshal(got[0], r); err != nil {
-		e.t.Fatalf("reply %s: %v", got[0], err)
+	raw := c.Exchange(e.t, in)
+	r := &cmdReply{Reply: routertest.Reply{Raw: raw}}
+	if err := xml.Unmarshal(raw, r); err != nil {
+		e.t.Fatalf("reply %s: %v", raw, err)
 	}
 	return r
 }
@@ -237,14 +171,14 @@ func (e *env) run(res *router.Resource, s *sink, to, node, sessionid, form strin
 // twoStage runs a command as root: first without form, then completing with fields.
 func (e *env) twoStage(to, node string, fields ...string) (first, second *cmdReply) {
 	e.t.Helper()
-	first = e.run(e.root, e.rootS, to, node, "", "")
+	first = e.run(e.root, to, node, "", "")
 	if first.Command.Status != adhoc.StatusExecuting || first.Command.X == nil || first.Command.X.Type != "form" {
-		e.t.Fatalf("first stage of %s: %s", node, first.raw)
+		e.t.Fatalf("first stage of %s: %s", node, first.Raw)
 	}
 	if v := first.values("FORM_TYPE"); !slices.Equal(v, []string{NS}) {
 		e.t.Errorf("FORM_TYPE %q", v)
 	}
-	return first, e.run(e.root, e.rootS, to, node, first.Command.SessionID, form(fields...))
+	return first, e.run(e.root, to, node, first.Command.SessionID, form(fields...))
 }
 
 // form builds a submitted XEP-0133 form; a field given twice gets both values.
@@ -273,30 +207,29 @@ func form(pairs ...string) string {
 func TestNonAdmin(t *testing.T) {
 	e := newEnv(t)
 	e.user("alice@example.com")
-	alice, as := e.bind("alice@example.com/phone")
+	alice := e.bind("alice@example.com/phone")
 	for _, node := range []string{NodeAddUser, NodeDeleteUser, NodeChangeUserPassword, NodeGetOnlineUsersList, NodeGetOnlineUsersNum, NodeGetRegisteredUsersNum} {
-		if r := e.run(alice, as, "example.com", node, "", ""); r.condition() != "forbidden" {
-			t.Errorf("%s by a non-admin: %s", node, r.raw)
+		if r := e.run(alice, "example.com", node, "", ""); r.Condition() != "forbidden" {
+			t.Errorf("%s by a non-admin: %s", node, r.Raw)
 		}
 		// Submitting the form at once is refused just the same.
-		if r := e.run(alice, as, "example.com", node, "", form("accountjid", "eve@example.com", "password", "x", "password-verify", "x")); r.condition() != "forbidden" {
-			t.Errorf("%s submitted by a non-admin: %s", node, r.raw)
+		if r := e.run(alice, "example.com", node, "", form("accountjid", "eve@example.com", "password", "x", "password-verify", "x")); r.Condition() != "forbidden" {
+			t.Errorf("%s submitted by a non-admin: %s", node, r.Raw)
 		}
 	}
 	if e.exists("eve@example.com") {
 		t.Error("a non-admin added an account")
 	}
 	// The commands are not listed to a non-admin, and are to an admin.
-	list := func(res *router.Resource, s *sink) []string {
-		e.r.Route(t.Context(), res, parse(t, "<iq type='get' id='d' to='example.com'><query xmlns='"+disco.NSItems+"' node='"+adhoc.NS+"'/></iq>"))
+	list := func(c *routertest.Client) []string {
+		raw := c.Exchange(t, "<iq type='get' id='d' to='example.com'><query xmlns='"+disco.NSItems+"' node='"+adhoc.NS+"'/></iq>")
 		var q struct {
 			Items []struct {
 				Node string `xml:"node,attr"`
 			} `xml:"query>item"`
 		}
-		got := s.take()
-		if len(got) != 1 || xml.Unmarshal(got[0], &q) != nil {
-			t.Fatalf("disco reply %q", got)
+		if xml.Unmarshal(raw, &q) != nil {
+			t.Fatalf("disco reply %q", raw)
 		}
 		var out []string
 		for _, it := range q.Items {
@@ -304,10 +237,10 @@ func TestNonAdmin(t *testing.T) {
 		}
 		return out
 	}
-	if got := list(alice, as); len(got) != 0 {
+	if got := list(alice); len(got) != 0 {
 		t.Errorf("non-admin sees %q", got)
 	}
-	if got := list(e.root, e.rootS); len(got) != 6 {
+	if got := list(e.root); len(got) != 6 {
 		t.Errorf("admin sees %q", got)
 	}
 }
@@ -339,23 +272,23 @@ func TestAddUser(t *testing.T) {
 				t.Errorf("form fields %q", got)
 			}
 			if tt.cond != "" {
-				if r.condition() != tt.cond {
-					t.Fatalf("reply %s, want %s", r.raw, tt.cond)
+				if r.Condition() != tt.cond {
+					t.Fatalf("reply %s, want %s", r.Raw, tt.cond)
 				}
 				return
 			}
 			if r.Command.Status != adhoc.StatusCompleted || !e.exists(tt.added) {
-				t.Fatalf("reply %s; %s exists: %v", r.raw, tt.added, e.exists(tt.added))
+				t.Fatalf("reply %s; %s exists: %v", r.Raw, tt.added, e.exists(tt.added))
 			}
 		})
 	}
 	// A form submitted with the first request acts at once, and a wrong FORM_TYPE is refused.
-	if r := e.run(e.root, e.rootS, "example.com", NodeAddUser, "", form("accountjid", "quick@example.com", "password", "pw")); r.Command.Status != adhoc.StatusCompleted || !e.exists("quick@example.com") {
-		t.Errorf("one-stage add: %s", r.raw)
+	if r := e.run(e.root, "example.com", NodeAddUser, "", form("accountjid", "quick@example.com", "password", "pw")); r.Command.Status != adhoc.StatusCompleted || !e.exists("quick@example.com") {
+		t.Errorf("one-stage add: %s", r.Raw)
 	}
 	wrong := "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:other</value></field><field var='accountjid'><value>w@example.com</value></field><field var='password'><value>pw</value></field></x>"
-	if r := e.run(e.root, e.rootS, "example.com", NodeAddUser, "", wrong); r.condition() != "bad-request" || e.exists("w@example.com") {
-		t.Errorf("wrong FORM_TYPE: %s", r.raw)
+	if r := e.run(e.root, "example.com", NodeAddUser, "", wrong); r.Condition() != "bad-request" || e.exists("w@example.com") {
+		t.Errorf("wrong FORM_TYPE: %s", r.Raw)
 	}
 }
 
@@ -364,7 +297,7 @@ func TestChangePassword(t *testing.T) {
 	e.user("juliet@example.com")
 	before := e.storedKey("juliet@example.com")
 	if _, r := e.twoStage("example.com", NodeChangeUserPassword, "accountjid", "juliet@example.com", "password", "n3w"); r.Command.Status != adhoc.StatusCompleted {
-		t.Fatalf("change: %s", r.raw)
+		t.Fatalf("change: %s", r.Raw)
 	}
 	if bytes.Equal(before, e.storedKey("juliet@example.com")) {
 		t.Error("the password did not change")
@@ -374,8 +307,8 @@ func TestChangePassword(t *testing.T) {
 		"not-acceptable": {"accountjid", "juliet@example.com", "password", ""},
 		"jid-malformed":  {"accountjid", "@example.com", "password", "x"},
 	} {
-		if _, r := e.twoStage("example.com", NodeChangeUserPassword, fields...); r.condition() != name {
-			t.Errorf("%v: %s, want %s", fields, r.raw, name)
+		if _, r := e.twoStage("example.com", NodeChangeUserPassword, fields...); r.Condition() != name {
+			t.Errorf("%v: %s, want %s", fields, r.Raw, name)
 		}
 	}
 }
@@ -388,7 +321,7 @@ func TestDeleteUser(t *testing.T) {
 	e.bind("nurse@example.com/kitchen")
 	_, r := e.twoStage("example.com", NodeDeleteUser, "accountjids", "juliet@example.com", "accountjids", "romeo@example.com", "accountjids", "ghost@example.com")
 	if r.Command.Status != adhoc.StatusCompleted {
-		t.Fatalf("delete: %s", r.raw)
+		t.Fatalf("delete: %s", r.Raw)
 	}
 	if got := r.notes(); !slices.Equal(got, []string{"info: Deleted juliet@example.com, romeo@example.com.", "warn: No such account: ghost@example.com."}) {
 		t.Errorf("notes %q", got)
@@ -396,24 +329,25 @@ func TestDeleteUser(t *testing.T) {
 	if e.exists("juliet@example.com") || e.exists("romeo@example.com") || !e.exists("nurse@example.com") {
 		t.Error("wrong accounts deleted")
 	}
-	slices.Sort(e.closes.log)
-	if want := []string{"juliet@example.com/balcony not-authorized", "juliet@example.com/garden not-authorized"}; !slices.Equal(e.closes.log, want) {
-		t.Errorf("sessions closed %q, want %q", e.closes.log, want)
+	closed := e.closed()
+	slices.Sort(closed)
+	if want := []string{"juliet@example.com/balcony not-authorized", "juliet@example.com/garden not-authorized"}; !slices.Equal(closed, want) {
+		t.Errorf("sessions closed %q, want %q", closed, want)
 	}
 	for cond, fields := range map[string][]string{
 		"item-not-found": {"accountjids", "ghost@example.com"},
 		"not-acceptable": {"accountjids", "x@elsewhere.example"},
 		"jid-malformed":  {"accountjids", "nurse@example.com", "accountjids", "a b@example.com"},
 	} {
-		if _, r := e.twoStage("example.com", NodeDeleteUser, fields...); r.condition() != cond {
-			t.Errorf("%v: %s, want %s", fields, r.raw, cond)
+		if _, r := e.twoStage("example.com", NodeDeleteUser, fields...); r.Condition() != cond {
+			t.Errorf("%v: %s, want %s", fields, r.Raw, cond)
 		}
 	}
 	if !e.exists("nurse@example.com") {
 		t.Error("a request with a malformed JID deleted the valid ones before it")
 	}
-	if r := e.run(e.root, e.rootS, "example.com", NodeDeleteUser, "", form()); r.condition() != "not-acceptable" {
-		t.Errorf("no account: %s", r.raw)
+	if r := e.run(e.root, "example.com", NodeDeleteUser, "", form()); r.Condition() != "not-acceptable" {
+		t.Errorf("no account: %s", r.Raw)
 	}
 }
 
@@ -435,21 +369,21 @@ func TestOnlineUsers(t *testing.T) {
 		t.Errorf("max_items options %q", choices)
 	}
 	if got := r.values("onlineuserjids"); r.Command.X.Type != "result" || !slices.Equal(got, []string{"alice@example.com", "bob@example.com", "root@example.com"}) {
-		t.Errorf("online users %q in %s", got, r.raw)
+		t.Errorf("online users %q in %s", got, r.Raw)
 	}
 	if _, r := e.twoStage("example.com", NodeGetOnlineUsersList, "max_items", "2"); !slices.Equal(r.values("onlineuserjids"), []string{"alice@example.com", "bob@example.com"}) {
-		t.Errorf("two online users: %s", r.raw)
+		t.Errorf("two online users: %s", r.Raw)
 	}
 	if _, r := e.twoStage("other.example", NodeGetOnlineUsersList, "max_items", "25"); !slices.Equal(r.values("onlineuserjids"), []string{"carol@other.example"}) {
-		t.Errorf("online users of other.example: %s", r.raw)
+		t.Errorf("online users of other.example: %s", r.Raw)
 	}
-	if _, r := e.twoStage("example.com", NodeGetOnlineUsersList, "max_items", "0"); r.condition() != "not-acceptable" {
-		t.Errorf("max_items 0: %s", r.raw)
+	if _, r := e.twoStage("example.com", NodeGetOnlineUsersList, "max_items", "0"); r.Condition() != "not-acceptable" {
+		t.Errorf("max_items 0: %s", r.Raw)
 	}
 	// The number of online users counts sessions: alice's two, bob's, root's.
-	r = e.run(e.root, e.rootS, "example.com", NodeGetOnlineUsersNum, "", "")
+	r = e.run(e.root, "example.com", NodeGetOnlineUsersNum, "", "")
 	if r.Command.Status != adhoc.StatusCompleted || !slices.Equal(r.values("onlineusersnum"), []string{"4"}) {
-		t.Errorf("online number: %s", r.raw)
+		t.Errorf("online number: %s", r.Raw)
 	}
 }
 
@@ -457,9 +391,9 @@ func TestRegisteredUsers(t *testing.T) {
 	e := newEnv(t)
 	e.user("a@example.com", "b@example.com", "c@other.example")
 	for to, want := range map[string]string{"example.com": "3", "other.example": "1"} {
-		r := e.run(e.root, e.rootS, to, NodeGetRegisteredUsersNum, "", "")
+		r := e.run(e.root, to, NodeGetRegisteredUsersNum, "", "")
 		if r.Command.Status != adhoc.StatusCompleted || !slices.Equal(r.values("registeredusersnum"), []string{want}) {
-			t.Errorf("%s: %s, want %s", to, r.raw, want)
+			t.Errorf("%s: %s, want %s", to, r.Raw, want)
 		}
 	}
 }
