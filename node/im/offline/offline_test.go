@@ -11,6 +11,7 @@ import (
 
 	"github.com/starling-xmpp/starling/node/im/presence"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
 	"github.com/starling-xmpp/starling/xmpp/jid"
@@ -55,27 +56,6 @@ func TestAppendDelayed(t *testing.T) {
 	}
 }
 
-// parseOne decodes b as the only element of a jabber:client stream; ok is false if it is not one
-// well-formed element.
-func parseOne(b []byte) (*xml.Element, bool) {
-	d := xml.NewDecoder(xml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"))
-	d.Feed(b)
-	d.Feed([]byte("</stream:stream>"))
-	if _, err := d.Next(); err != nil {
-		return nil, false
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Kind != xml.ElementKind {
-		return nil, false
-	}
-	el := tok.Elem.Clone()
-	if tok, err := d.Next(); err != nil || tok.Kind != xml.StreamEnd {
-		return nil, false
-	}
-	return el, true
-}
-
 // FuzzAppendDelayed checks, with the XML decoder as the oracle, that every well-formed element
 // gets a <delay/> as its last child and keeps its name, attributes and children, and that nothing
 // panics on any other input.
@@ -92,14 +72,14 @@ func FuzzAppendDelayed(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := AppendDelayed(nil, in, "example.com", stamp)
-		orig, ok := parseOne(in)
+		orig, ok := routertest.ParseOne(in)
 		if !ok {
 			return
 		}
 		if err != nil {
 			t.Fatalf("AppendDelayed(%q) failed on a well-formed element: %v", in, err)
 		}
-		got, ok := parseOne(out)
+		got, ok := routertest.ParseOne(out)
 		if !ok {
 			t.Fatalf("AppendDelayed(%q) = %q: not well-formed", in, out)
 		}
@@ -142,10 +122,6 @@ func (s *flakySink) Write(p []byte) error {
 func (s *flakySink) WriteElement(e *xml.Element, set ...xml.Attr) error {
 	return s.Write(e.AppendTo(nil, set...))
 }
-
-type nopCloser struct{}
-
-func (nopCloser) CloseStream(string, string) {}
 
 func newStore(t *testing.T, users ...string) *sqlite.Store {
 	t.Helper()
@@ -190,7 +166,7 @@ func TestStoreDeliverLimit(t *testing.T) {
 
 	// The session breaks after one message: the rest stays stored.
 	s := &flakySink{ok: 1}
-	res := router.NewResource(jid.MustParse("bob@example.com/phone"), s, nopCloser{})
+	res := router.NewResource(jid.MustParse("bob@example.com/phone"), s, routertest.Discard{})
 	if _, err := o.Deliver(ctx, res); err == nil {
 		t.Error("a broken delivery reported success")
 	}
@@ -206,13 +182,13 @@ func TestStoreDeliverLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = &flakySink{ok: 100}
-	res = router.NewResource(jid.MustParse("bob@example.com/laptop"), s, nopCloser{})
+	res = router.NewResource(jid.MustParse("bob@example.com/laptop"), s, routertest.Discard{})
 	if more, err := o.Deliver(ctx, res); err != nil || more {
 		t.Fatal(more, err)
 	}
 	var bodies []string
 	for _, m := range s.got {
-		el, ok := parseOne([]byte(m))
+		el, ok := routertest.ParseOne([]byte(m))
 		if !ok {
 			t.Fatalf("delivered %q is not well-formed", m)
 		}
@@ -249,7 +225,7 @@ func TestCorruptStoredMessage(t *testing.T) {
 	}
 	o, _ := New(Options{Store: st})
 	s := &flakySink{ok: 10}
-	if _, err := o.Deliver(ctx, router.NewResource(jid.MustParse("bob@example.com/r"), s, nopCloser{})); err != nil {
+	if _, err := o.Deliver(ctx, router.NewResource(jid.MustParse("bob@example.com/r"), s, routertest.Discard{})); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.got) != 1 || !strings.Contains(s.got[0], "after") {
@@ -273,7 +249,7 @@ func TestBatchBudget(t *testing.T) {
 		}
 	}
 	s := &flakySink{ok: 100}
-	res := router.NewResource(jid.MustParse("bob@example.com/r"), s, nopCloser{})
+	res := router.NewResource(jid.MustParse("bob@example.com/r"), s, routertest.Discard{})
 	for _, want := range []struct {
 		sent int
 		more bool

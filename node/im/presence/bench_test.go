@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
@@ -40,13 +41,13 @@ func BenchmarkBroadcast(b *testing.B) {
 					b.Fatal(err)
 				}
 				sinks[i] = &countSink{}
-				res := router.NewResource(jid.MustParse(c+"/r"), sinks[i], nopCloser{})
+				res := router.NewResource(jid.MustParse(c+"/r"), sinks[i], routertest.Discard{})
 				e.router.Bind(ctx, res)
 				res.SetPresence(true, 0, []byte("<presence from='"+c+"/r'/>"))
 			}
-			alice := router.NewResource(jid.MustParse("alice@example.com/x"), &countSink{}, nopCloser{})
+			alice := router.NewResource(jid.MustParse("alice@example.com/x"), &countSink{}, routertest.Discard{})
 			e.router.Bind(ctx, alice)
-			el := parse(b, "<presence><show>away</show><status>in a meeting</status></presence>")
+			el := routertest.Parse(b, "<presence><show>away</show><status>in a meeting</status></presence>")
 			e.h.HandlePresence(ctx, alice, el) // initial presence, with its probes
 			b.ReportAllocs()
 			b.ResetTimer()

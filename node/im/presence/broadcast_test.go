@@ -32,8 +32,8 @@ func TestInitialPresence(t *testing.T) {
 	carol := e.online("carol@example.com/1")
 	dave := e.online("dave@example.com/1")
 	other := e.online("alice@example.com/other")
-	bob.sink.take()
-	dave.sink.take()
+	bob.Sink.Take()
+	dave.Sink.Take()
 	e.offline.calls = nil
 
 	alice := e.bind("alice@example.com/new")
@@ -72,12 +72,12 @@ func TestInitialPresence(t *testing.T) {
 	bob.expect("presence/unavailable alice@example.com/new>bob@example.com")
 	dave.expect("presence/unavailable alice@example.com/new>dave@example.com")
 	other.expect("presence/unavailable alice@example.com/new>alice@example.com")
-	if alice.res.Available() || alice.res.LastPresence() != nil {
+	if alice.Resource.Available() || alice.Resource.LastPresence() != nil {
 		t.Error("the resource is still available")
 	}
 
 	// A session that ends without unavailable presence (§4.5.2).
-	e.router.Unbind(e.ctx, other.res)
+	e.router.Unbind(e.ctx, other.Resource)
 	bob.expect("presence/unavailable alice@example.com/other>bob@example.com")
 	dave.expect("presence/unavailable alice@example.com/other>dave@example.com")
 	alice.expect()
@@ -128,8 +128,8 @@ func TestDirectedPresence(t *testing.T) {
 	frank2 := e.online("frank@example.com/2")
 	gina := e.online("gina@example.com/1")
 	alice := e.online("alice@example.com/x")
-	bob.sink.take()
-	frank.sink.take()
+	bob.Sink.Take()
+	frank.Sink.Take()
 
 	alice.send("<presence to='frank@example.com'><status>hi</status></presence>")
 	frank.expect("presence alice@example.com/x>frank@example.com")
@@ -142,7 +142,7 @@ func TestDirectedPresence(t *testing.T) {
 	alice.send("<presence type='unavailable' to='gina@example.com/1'/>")
 	gina.expect("presence/unavailable alice@example.com/x>gina@example.com/1")
 
-	e.router.Unbind(e.ctx, alice.res)
+	e.router.Unbind(e.ctx, alice.Resource)
 	frank.expect("presence/unavailable alice@example.com/x>frank@example.com")
 	frank2.expect("presence/unavailable alice@example.com/x>frank@example.com")
 	bob.expect("presence/unavailable alice@example.com/x>bob@example.com") // once, as a subscriber
@@ -266,7 +266,7 @@ func TestRosterRemove(t *testing.T) {
 	e.rosterOf("bob@example.com", "alice@example.com", "both")
 	bob := e.online("bob@example.com/1")
 	alice := e.online("alice@example.com/x")
-	bob.sink.take()
+	bob.Sink.Take()
 
 	alice.send("<iq type='set' id='rm'><query xmlns='jabber:iq:roster'><item jid='bob@example.com' subscription='remove'/></query></iq>")
 	alice.expect(
@@ -298,14 +298,14 @@ func TestReplacedSession(t *testing.T) {
 	e.rosterOf("bob@example.com", "alice@example.com", "both")
 	bob := e.online("bob@example.com/1")
 	e.online("alice@example.com/x")
-	bob.sink.take()
+	bob.Sink.Take()
 
 	again := e.online("alice@example.com/x")
 	bob.expect(
 		"presence/unavailable alice@example.com/x>bob@example.com",
 		"presence alice@example.com/x>bob@example.com",
 	)
-	if !again.res.Available() {
+	if !again.Resource.Available() {
 		t.Error("the new session is not available")
 	}
 }

@@ -12,46 +12,12 @@ import (
 
 	"github.com/starling-xmpp/starling/node/im/roster"
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
-	"github.com/starling-xmpp/starling/xmpp/jid"
-	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
 const domain = "example.com"
-
-// sink captures what the server queues for one client.
-type sink struct {
-	mu     sync.Mutex
-	got    [][]byte
-	closed bool
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("connection closed")
-	}
-	s.got = append(s.got, append([]byte(nil), p...))
-	return nil
-}
-
-func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-func (s *sink) take() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.got
-	s.got = nil
-	return out
-}
-
-type nopCloser struct{}
-
-func (nopCloser) CloseStream(string, string) {}
 
 // env is one node: a real router, roster and presence handler over a SQLite store.
 type env struct {
@@ -118,18 +84,15 @@ func (e *env) user(bares ...string) {
 
 // client is a bound session.
 type client struct {
-	e    *env
-	res  *router.Resource
-	sink *sink
+	*routertest.Client
+	e *env
 }
 
 // bind binds a session for a full JID; the account must exist.
 func (e *env) bind(full string) *client {
 	e.t.Helper()
-	s := &sink{}
-	res := router.NewResource(jid.MustParse(full), s, nopCloser{})
-	e.router.Bind(e.ctx, res) // a replaced session gets ResourceGone from the router
-	return &client{e: e, res: res, sink: s}
+	// A replaced session gets ResourceGone from the router.
+	return &client{Client: routertest.Bind(e.t, e.router, full), e: e}
 }
 
 // online binds a session, asks for the roster and sends initial presence, then forgets the output.
@@ -138,32 +101,14 @@ func (e *env) online(full string) *client {
 	c := e.bind(full)
 	c.send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>")
 	c.send("<presence/>")
-	c.sink.take()
+	c.Sink.Take()
 	return c
-}
-
-// parse decodes one stanza as a client would send it in a jabber:client stream.
-func parse(t testing.TB, s string) *xml.Element {
-	t.Helper()
-	d := xml.NewDecoder(xml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"))
-	d.Feed([]byte(s))
-	if tok, err := d.Next(); err != nil || tok.Kind != xml.StreamStart {
-		t.Fatalf("stream header: %v %v", tok.Kind, err)
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Kind != xml.ElementKind {
-		t.Fatalf("parse %q: %v %v", s, tok.Kind, err)
-	}
-	return tok.Elem.Clone()
 }
 
 // send routes a stanza from the client as its c2s session would.
 func (c *client) send(s string) {
 	c.e.t.Helper()
-	if err := c.e.router.Route(c.e.ctx, c.res, parse(c.e.t, s)); err != nil {
-		c.e.t.Fatalf("route %s: %v", s, err)
-	}
+	c.Send(c.e.t, s)
 }
 
 // got summarises what the client received since the last call, one line per stanza:
@@ -176,7 +121,7 @@ func (c *client) send(s string) {
 func (c *client) got() []string {
 	c.e.t.Helper()
 	var out []string
-	for _, b := range c.sink.take() {
+	for _, b := range c.Sink.Take() {
 		out = append(out, summary(c.e.t, b))
 	}
 	return out
@@ -184,7 +129,7 @@ func (c *client) got() []string {
 
 func summary(t testing.TB, b []byte) string {
 	t.Helper()
-	el := parse(t, string(b))
+	el := routertest.Parse(t, string(b))
 	typ := string(el.Attr("type"))
 	if typ == "error" {
 		if er := el.Child("", "error"); er != nil && er.FirstChild() != nil {
@@ -226,7 +171,7 @@ func (c *client) expect(want ...string) {
 	want = slices.Clone(want)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		c.e.t.Errorf("%s received\n\t%s\nwant\n\t%s", c.res.Full(), strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		c.e.t.Errorf("%s received\n\t%s\nwant\n\t%s", c.Resource.Full(), strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }
 

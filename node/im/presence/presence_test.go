@@ -7,8 +7,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
-	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
 // pushLine is the summary of the roster push for it.
@@ -227,12 +227,12 @@ func FuzzWithTo(f *testing.F) {
 	f.Add("<presence/>", "b@example.com/x'y")
 	f.Add("<presence\tfrom='a'/>", "<&>")
 	f.Fuzz(func(t *testing.T, stanza, to string) {
-		el, ok := tryParse(stanza)
+		el, ok := routertest.ParseOne([]byte(stanza))
 		if !ok || el.HasAttr("to") || !utf8.ValidString(to) || strings.ContainsFunc(to, func(r rune) bool { return r < 0x20 }) {
 			return
 		}
 		out := withTo(el.Raw(), to)
-		got, ok := tryParse(string(out))
+		got, ok := routertest.ParseOne(out)
 		if !ok {
 			t.Fatalf("withTo(%q, %q) = %q: not well-formed", stanza, to, out)
 		}
@@ -240,22 +240,4 @@ func FuzzWithTo(f *testing.F) {
 			t.Fatalf("withTo(%q, %q) = %q", stanza, to, out)
 		}
 	})
-}
-
-// tryParse decodes s as the only element of a jabber:client stream.
-func tryParse(s string) (*xml.Element, bool) {
-	d := xml.NewDecoder(xml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" + s + "</stream:stream>"))
-	if _, err := d.Next(); err != nil {
-		return nil, false
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Kind != xml.ElementKind {
-		return nil, false
-	}
-	el := tok.Elem.Clone()
-	if tok, err := d.Next(); err != nil || tok.Kind != xml.StreamEnd {
-		return nil, false
-	}
-	return el, true
 }

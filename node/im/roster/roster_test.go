@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
@@ -80,34 +81,6 @@ func (m *memStore) DeleteRosterItem(_ context.Context, owner, contact string) (i
 	return m.ver[owner], nil
 }
 
-type sink struct {
-	mu  sync.Mutex
-	got [][]byte
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	s.got = append(s.got, append([]byte(nil), p...))
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-func (s *sink) take() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.got
-	s.got = nil
-	return out
-}
-
-type nopCloser struct{}
-
-func (nopCloser) CloseStream(string, string) {}
-
 // removals records RosterItemRemoved calls.
 type removals struct{ got []string }
 
@@ -137,38 +110,17 @@ func newEnv(t *testing.T, opts Options) *env {
 }
 
 type client struct {
-	e    *env
-	res  *router.Resource
-	sink *sink
+	*routertest.Client
+	e *env
 }
 
 func (e *env) bind(full string) *client {
-	s := &sink{}
-	res := router.NewResource(jid.MustParse(full), s, nopCloser{})
-	e.router.Bind(e.t.Context(), res)
-	return &client{e: e, res: res, sink: s}
-}
-
-func parse(t testing.TB, s string) *xml.Element {
-	t.Helper()
-	d := xml.NewDecoder(xml.Limits{})
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"))
-	d.Feed([]byte(s))
-	if _, err := d.Next(); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Kind != xml.ElementKind {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return tok.Elem.Clone()
+	return &client{Client: routertest.Bind(e.t, e.router, full), e: e}
 }
 
 func (c *client) send(s string) {
 	c.e.t.Helper()
-	if err := c.e.router.Route(c.e.t.Context(), c.res, parse(c.e.t, s)); err != nil {
-		c.e.t.Fatal(err)
-	}
+	c.Send(c.e.t, s)
 }
 
 // got summarises the output:
@@ -180,8 +132,8 @@ func (c *client) send(s string) {
 // and items as jid/subscription[/ask][/approved][/name][/group,group].
 func (c *client) got() []string {
 	var out []string
-	for _, b := range c.sink.take() {
-		el := parse(c.e.t, string(b))
+	for _, b := range c.Sink.Take() {
+		el := routertest.Parse(c.e.t, string(b))
 		typ, id := string(el.Attr("type")), string(el.Attr("id"))
 		switch {
 		case typ == "error":
@@ -204,7 +156,7 @@ func (c *client) got() []string {
 			if el.HasAttr("from") {
 				out = append(out, "push with from")
 			}
-			if string(el.Attr("to")) != string(c.res.Full()) {
+			if string(el.Attr("to")) != string(c.Resource.Full()) {
 				out = append(out, "push to "+string(el.Attr("to")))
 			}
 			q := el.Child(NS, "query")
@@ -240,7 +192,7 @@ func itemSummary(it *xml.Element) string {
 func (c *client) expect(want ...string) {
 	c.e.t.Helper()
 	if got := c.got(); !slices.Equal(got, want) {
-		c.e.t.Errorf("%s received\n\t%s\nwant\n\t%s", c.res.Full(), strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		c.e.t.Errorf("%s received\n\t%s\nwant\n\t%s", c.Resource.Full(), strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }
 
@@ -252,7 +204,7 @@ func TestGetAndVersioning(t *testing.T) {
 	e.store.PutRosterItem(t.Context(), "alice@example.com", storage.RosterItem{Contact: "gina@example.com", Subscription: "to", PreApproved: true})
 	all := "bob@example.com/both/Bob/Friends,Work carol@example.com/none/ask gina@example.com/to/approved"
 	a := e.bind("alice@example.com/a")
-	if a.res.RosterRequested() {
+	if a.Resource.RosterRequested() {
 		t.Fatal("interested before asking")
 	}
 	tests := []struct {
@@ -274,7 +226,7 @@ func TestGetAndVersioning(t *testing.T) {
 		})
 	}
 	e.t = t
-	if !a.res.RosterRequested() {
+	if !a.Resource.RosterRequested() {
 		t.Error("a resource that got the roster is not interested")
 	}
 	a.send("<iq type='get' id='q' to='bob@example.com'><query xmlns='jabber:iq:roster'/></iq>")
@@ -426,7 +378,7 @@ func TestVisible(t *testing.T) {
 
 func TestAppendItemEscapes(t *testing.T) {
 	it := storage.RosterItem{Contact: "a'b@example.com", Name: `<"Bob">`, Groups: []string{"R&D", "<x>"}, Subscription: "from", PendingOut: true}
-	el := parse(t, string(AppendItem(nil, it, false)))
+	el := routertest.Parse(t, string(AppendItem(nil, it, false)))
 	if got := itemSummary(el); got != `a'b@example.com/from/ask/<"Bob">/R&D,<x>` {
 		t.Errorf("round trip: %s", got)
 	}
