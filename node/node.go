@@ -161,6 +161,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err er
 		MaxAuthFailures:    cfg.C2S.MaxAuthAttempts,
 		MaxConnsPerIP:      cfg.C2S.MaxConnectionsPerIP,
 		MaxResources:       cfg.C2S.MaxResources,
+		ResumeTimeout:      resumeTimeout(cfg.C2S.ResumptionTimeout),
 		AuthPerIPPerMinute: cfg.C2S.MaxAuthAttemptsPerIP,
 		Throttle:           n.throttle,
 		Registration:       n.registration,
@@ -260,6 +261,9 @@ func (n *Node) HTTPAddr() net.Addr {
 // Accounts gives the account manager (the CLI and tests create users through it).
 func (n *Node) Accounts() *accounts.Accounts { return n.accounts }
 
+// DetachedSessions counts stream-management sessions waiting to be resumed (XEP-0198).
+func (n *Node) DetachedSessions() int { return n.c2s.Detached() }
+
 // Router gives the router (tests inspect sessions through it).
 func (n *Node) Router() *router.Router { return n.router }
 
@@ -321,6 +325,14 @@ func (n *Node) closeAll() {
 	if n.throttle != nil {
 		n.throttle.Close()
 	}
+}
+
+// resumeTimeout maps the config's "0 = off" onto c2s's "0 = default, <0 = off".
+func resumeTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Check validates what the config reader leaves to the node (the throttling settings), so that

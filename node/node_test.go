@@ -420,3 +420,87 @@ func TestStreamManagement(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamResumption: a stream-management session whose link dies stays bound, keeps what is sent to
+// it, and is resumed by the client's next connection with every unacknowledged stanza (XEP-0198 §5).
+func TestStreamResumption(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "phone")
+	a.SendRaw("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	en := a.Next()
+	id := string(en.Attr("id"))
+	if string(en.Name()) != "enabled" || string(en.Attr("resume")) != "true" || id == "" {
+		t.Fatalf("enable answered %s", en)
+	}
+	b := tn.login(t, "bob", "desk")
+	msg := func(i int) {
+		b.Send("<message to='alice@example.test/phone' type='chat' id='m%d'><body>n%d</body></message>", i, i)
+	}
+	for i := 0; i < 5; i++ {
+		msg(i)
+	}
+	for i := 0; i < 5; i++ {
+		a.Expect("a message", func(e *xml.Element) bool { return string(e.Attr("id")) == fmt.Sprintf("m%d", i) })
+	}
+	a.SendRaw("<a xmlns='urn:xmpp:sm:3' h='2'/>") // m0 and m1 acknowledged
+	a.Conn().Close()                              // the link dies without </stream:stream>
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if tn.Router().Resource(jid.MustParse("alice@example.test/phone")) != nil && tn.DetachedSessions() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not stay bound, detached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	msg(5) // sent while detached: kept
+
+	wrong := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "secret-alice", NoBind: true})
+	wrong.SendRaw("<resume xmlns='urn:xmpp:sm:3' previd='nope' h='0'/>")
+	if f := wrong.Next(); string(f.Name()) != "failed" || f.Child("", "item-not-found") == nil {
+		t.Fatalf("a resume of an unknown session answered %s", f)
+	}
+
+	a2 := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test", User: "alice", Password: "secret-alice", NoBind: true})
+	a2.Send("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='2'/>", id)
+	if r := a2.Next(); string(r.Name()) != "resumed" || string(r.Attr("previd")) != id {
+		t.Fatalf("resume answered %s", r)
+	}
+	for _, want := range []string{"m2", "m3", "m4", "m5"} {
+		if m := a2.Next(); string(m.Attr("id")) != want {
+			t.Fatalf("after resumption got %s, want %s", m, want)
+		}
+	}
+	msg(6)
+	a2.Expect("m6 on the resumed session", func(e *xml.Element) bool { return string(e.Attr("id")) == "m6" })
+}
+
+// TestResumptionExpires: a detached session whose client does not come back ends at the timeout, and
+// what the client never acknowledged is stored offline.
+func TestResumptionExpires(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) { c.C2S.ResumptionTimeout = time.Second })
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "phone")
+	a.SendRaw("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	if en := a.Next(); string(en.Attr("max")) != "1" {
+		t.Fatalf("enable answered %s", en)
+	}
+	b := tn.login(t, "bob", "desk")
+	b.SendRaw("<message to='alice@example.test/phone' type='chat' id='lost?'><body>x</body></message>")
+	a.Expect("the message", func(e *xml.Element) bool { return string(e.Attr("id")) == "lost?" })
+	a.Conn().Close() // never acknowledged
+	deadline := time.Now().Add(10 * time.Second)
+	for tn.Router().Resource(jid.MustParse("alice@example.test/phone")) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the detached session never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a2 := tn.login(t, "alice", "tablet")
+	a2.SendRaw("<presence/>")
+	a2.Expect("the unacknowledged message, from offline storage", func(e *xml.Element) bool { return string(e.Attr("id")) == "lost?" })
+}

@@ -74,6 +74,9 @@ type Options struct {
 	// pinged (XEP-0199) first; a connection that has not bound a resource is closed at its first
 	// silence. Default 5 minutes.
 	IdleTimeout time.Duration
+	// ResumeTimeout is how long a stream-management session whose link died waits for its client
+	// to resume it (XEP-0198); 0 offers no resumption. Default 5 minutes; <0 turns it off.
+	ResumeTimeout time.Duration
 	// PingWhitespace keeps silent clients alive with a space instead of an XEP-0199 ping.
 	PingWhitespace bool
 	// Throttle, if set, polices connections (DESIGN §2): bytes in the kernel or the userspace meter,
@@ -101,7 +104,8 @@ type Server struct {
 	auths     map[netip.Addr]*window
 	closing   bool
 	wg        sync.WaitGroup
-	poller    *conn.Poller // nil: idle connections keep a goroutine
+	resumable map[string]*session // XEP-0198 resumption ids
+	poller    *conn.Poller        // nil: idle connections keep a goroutine
 }
 
 type window struct {
@@ -122,6 +126,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxAuthFailures <= 0 {
 		opts.MaxAuthFailures = 3
+	}
+	switch {
+	case opts.ResumeTimeout == 0:
+		opts.ResumeTimeout = 5 * time.Minute
+	case opts.ResumeTimeout < 0:
+		opts.ResumeTimeout = 0
 	}
 	if opts.MaxResources <= 0 {
 		opts.MaxResources = 64
@@ -152,6 +162,7 @@ func New(opts Options) (*Server, error) {
 		sessions:  make(map[*session]struct{}),
 		perIP:     make(map[netip.Addr]int),
 		auths:     make(map[netip.Addr]*window),
+		resumable: make(map[string]*session),
 	}
 	for _, d := range opts.Domains {
 		s.domains[d] = struct{}{}
@@ -361,9 +372,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for sess := range s.sessions {
 		sessions = append(sessions, sess)
 	}
+	var detached []*session
+	for _, sess := range s.resumable {
+		if sess.detached {
+			detached = append(detached, sess)
+		}
+	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
 		sess.CloseStream("system-shutdown", "the server is shutting down")
+	}
+	// Sessions waiting for their clients to resume end now: their unacknowledged messages go offline.
+	for _, sess := range detached {
+		sess.expire()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -64,7 +64,15 @@ type session struct {
 	thr       *throttle.Conn // nil when the listener has no traffic policy
 	sink      *sink          // the bound resource's output (counts, and keeps for XEP-0198)
 	sm        bool           // stream management enabled
-	handled   uint32         // XEP-0198: stanzas received from the client and handled
+	smID      string         // XEP-0198 resumption id, when resumable
+	owner     *owner         // the router's handle on whichever session serves the resource
+	// Resumption state, guarded by srv.mu: a detached session waits for its client to resume it.
+	detached    bool
+	takenOver   bool
+	detachOnEnd bool
+	detachTimer *time.Timer
+	detachedCh  chan struct{}
+	handled     uint32 // XEP-0198: stanzas received from the client and handled
 	// pending counts what must end before the connection is forgotten: its reader and its socket.
 	pending atomic.Int32
 }
@@ -124,6 +132,9 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 // connection and unbinds the resource.
 func (s *session) Ended(err error) {
 	defer s.done()
+	// A session the node itself is closing (an error it sent, shutdown, a replacement) is not kept for
+	// resumption; one whose link died is.
+	closedByUs := s.c.Closing()
 	var xerr *xml.Error
 	switch {
 	case errors.Is(err, errStop):
@@ -145,19 +156,44 @@ func (s *session) Ended(err error) {
 		s.c.Close(conn.ReasonReadError)
 	}
 	if s.res != nil {
-		ctx := context.WithoutCancel(s.ctx)
-		if s.sm {
-			s.endSession(ctx)
-		} else {
-			s.srv.opts.Router.Unbind(ctx, s.res)
+		s.srv.mu.Lock()
+		taken, keep := s.takenOver, s.smID != "" && (s.detachOnEnd || !closedByUs && resumable(err))
+		s.srv.mu.Unlock()
+		switch {
+		case taken:
+			// Another connection resumed this session and owns the resource now.
+		case keep:
+			s.detach()
+			return
+		default:
+			ctx := context.WithoutCancel(s.ctx)
+			if s.sm {
+				s.srv.mu.Lock()
+				if s.srv.resumable[s.smID] == s {
+					delete(s.srv.resumable, s.smID)
+				}
+				s.srv.mu.Unlock()
+				s.endSession(ctx)
+			} else {
+				s.srv.opts.Router.Unbind(ctx, s.res)
+			}
+			s.srv.opts.Metrics.SessionEnded()
 		}
-		s.srv.opts.Metrics.SessionEnded()
 	}
 }
 
 // CloseStream ends the session with a stream error from any goroutine (a replaced resource, an admin
 // kicking a user, shutdown).
 func (s *session) CloseStream(condition, text string) {
+	s.srv.mu.Lock()
+	detached := s.detached
+	s.srv.mu.Unlock()
+	if detached {
+		// No connection to tell: the session just ends (a newer session took its resource, an
+		// admin removed the account, the server stops).
+		go s.expire()
+		return
+	}
 	reason := conn.ReasonStreamError
 	switch condition {
 	case "conflict":
@@ -216,6 +252,9 @@ func (s *session) HandleToken(t xml.Token) error {
 	case stNegot:
 		return s.negotiate(e)
 	case stAuthed:
+		if e.Is(stream.NSSM, "resume") {
+			return s.resume(e)
+		}
 		return s.bind(e)
 	case stBound:
 		return s.stanza(e)
@@ -507,7 +546,9 @@ func (s *session) bind(e *xml.Element) error {
 		return nil
 	}
 	s.sink = &sink{c: s.c, m: s.srv.opts.Metrics}
-	res := router.NewResource(full, s.sink, s)
+	s.owner = &owner{}
+	s.owner.cur.Store(s)
+	res := router.NewResource(full, s.sink, s.owner)
 	s.res = res
 	if old := s.srv.opts.Router.Bind(s.ctx, res); old != nil {
 		old.Close("conflict", "replaced by a new session with the same resource")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/starling-xmpp/starling/node/conn"
 	"github.com/starling-xmpp/starling/xmpp/stream"
@@ -117,7 +118,17 @@ func (s *session) smElement(e *xml.Element) error {
 			return nil
 		}
 		s.sm = true
-		// Resumption is not offered: <enabled/> without resume='true' tells the client so.
+		if r := string(e.Attr("resume")); (r == "true" || r == "1") && s.srv.opts.ResumeTimeout > 0 {
+			s.smID = newID()
+			s.srv.mu.Lock()
+			s.srv.resumable[s.smID] = s
+			s.srv.mu.Unlock()
+			b := append([]byte("<enabled xmlns='"+stream.NSSM+"' id='"), s.smID...)
+			b = append(b, "' resume='true' max='"...)
+			b = strconv.AppendInt(b, int64(s.srv.opts.ResumeTimeout/time.Second), 10)
+			s.c.Write(append(b, "'/>"...))
+			return nil
+		}
 		s.c.Write([]byte("<enabled xmlns='" + stream.NSSM + "'/>"))
 	case "r":
 		if !s.sm {

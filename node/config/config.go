@@ -282,6 +282,9 @@ type C2S struct {
 	// (Starling), failed SASL attempts from one IP address per minute.
 	// Default 30.
 	MaxAuthAttemptsPerIP int
+	// ResumptionTimeout is c2s { 'stream-resumption-timeout' } (Starling, in seconds): how long a XEP-0198 session whose link died waits to be resumed; 0 offers
+	// no resumption. Default 300.
+	ResumptionTimeout time.Duration
 	// MaxResources is c2s { 'max-resources-per-account' } (Starling), sessions one account may have
 	// bound at once; one more gets <resource-constraint/> (RFC 6120 §7.6.2.1). Default 64.
 	MaxResources int
@@ -365,6 +368,7 @@ func Default() *Config {
 			MaxAuthAttempts:      5,
 			MaxAuthAttemptsPerIP: 30,
 			MaxResources:         64,
+			ResumptionTimeout:    5 * time.Minute,
 		},
 		HTTP:                 HTTP{Listener: Listener{Port: DefaultHTTPPort, Ifc: []string{"*"}, Socket: SocketPlain}},
 		OfflineMessagesLimit: 1000,

@@ -65,6 +65,7 @@ func TestDefault(t *testing.T) {
 		{"auth per conn", c.C2S.MaxAuthAttempts, 5},
 		{"auth per ip", c.C2S.MaxAuthAttemptsPerIP, 30},
 		{"resources per account", c.C2S.MaxResources, 64},
+		{"resumption timeout", c.C2S.ResumptionTimeout, 5 * time.Minute},
 		{"http off", c.HTTP.Enabled, false},
 		{"http port", c.HTTP.Port, 5280},
 		{"tls", c.TLS, TLS{}},

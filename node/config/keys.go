@@ -513,6 +513,10 @@ func (r *reader) readC2S(c *Config, root *section, tlsRequired bool) {
 	s.integer("max-auth-attempts", 1, 100, &cc.MaxAuthAttempts)
 	s.integer("max-auth-attempts-per-ip", 1, 1<<20, &cc.MaxAuthAttemptsPerIP)
 	s.integer("max-resources-per-account", 1, 1<<16, &cc.MaxResources)
+	var resume int
+	if s.integer("stream-resumption-timeout", 0, 24*3600, &resume) {
+		cc.ResumptionTimeout = time.Duration(resume) * time.Second
+	}
 }
 
 func (r *reader) readWatchdog(cc *C2S, s *section) {

@@ -27,6 +27,7 @@ type Options struct {
 	Mechanism string // default SCRAM-SHA-256
 	DirectTLS bool
 	NoTLS     bool // stay in plaintext
+	NoBind    bool // stop after authentication and the restarted stream's features
 	Timeout   time.Duration
 }
 
@@ -114,6 +115,9 @@ func (c *Client) negotiate(o Options) error {
 	c.dec = xml.NewDecoder(xml.DefaultLimits())
 	if err := c.open(o.Domain); err != nil {
 		return err
+	}
+	if o.NoBind {
+		return nil
 	}
 	res := ""
 	if o.Resource != "" {
