@@ -1,50 +1,18 @@
-package router
+// The router's tests live in package router_test so that they can use routertest, which imports
+// router; only the test of the unexported address fast path (route_test.go) stays inside.
+package router_test
 
 import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/starling-xmpp/starling/node/router"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
-
-// sink captures what a resource is sent, as a connection's queue would.
-type sink struct {
-	mu  sync.Mutex
-	buf []byte
-	n   int
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	s.buf = append(s.buf, p...)
-	s.n++
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
-	s.mu.Lock()
-	s.buf = e.AppendTo(s.buf, set...)
-	s.n++
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *sink) take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := string(s.buf)
-	s.buf = s.buf[:0]
-	return out
-}
-
-type closer struct{ cond string }
-
-func (c *closer) CloseStream(cond, text string) { c.cond = cond }
 
 type accounts map[string]bool
 
@@ -60,36 +28,22 @@ func (o *offline) StoreOffline(_ context.Context, owner string, st []byte) error
 	return nil
 }
 
-func newRouter() (*Router, *offline) {
+func newRouter() (*router.Router, *offline) {
 	off := &offline{}
-	return New(Options{Domains: []string{"example.org"}, Offline: off,
+	return router.New(router.Options{Domains: []string{"example.org"}, Offline: off,
 		Accounts: accounts{"juliet@example.org": true, "romeo@example.org": true, "nurse@example.org": true}}), off
 }
 
-func bind(t testing.TB, r *Router, full string, available bool, prio int) (*Resource, *sink) {
-	s := &sink{}
-	res := NewResource(jid.MustParse(full), s, &closer{})
-	if old := r.Bind(context.Background(), res); old != nil {
+func bind(t testing.TB, r *router.Router, full string, available bool, prio int) (*router.Resource, *routertest.Sink) {
+	t.Helper()
+	c := routertest.NewClient(r, full)
+	if old := r.Bind(context.Background(), c.Resource); old != nil {
 		t.Fatalf("unexpected replace of %s", full)
 	}
 	if available {
-		res.SetPresence(true, prio, nil)
+		c.Resource.SetPresence(true, prio, nil)
 	}
-	return res, s
-}
-
-// element decodes one stanza inside a client stream.
-func element(t testing.TB, s string) *xml.Element {
-	d := xml.NewDecoder(xml.DefaultLimits())
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>" + s))
-	if tok, err := d.Next(); err != nil || tok.Kind != xml.StreamStart {
-		t.Fatalf("header: %v", err)
-	}
-	tok, err := d.Next()
-	if err != nil {
-		t.Fatalf("decode %s: %v", s, err)
-	}
-	return tok.Elem.Clone()
+	return c.Resource, c.Sink
 }
 
 func TestMessageRules(t *testing.T) {
@@ -124,15 +78,15 @@ func TestMessageRules(t *testing.T) {
 			_, chamb := bind(t, r, "juliet@example.org/chamber", true, 5)
 			_, neg := bind(t, r, "juliet@example.org/hidden", true, -1)
 			from, fromSink := bind(t, r, "nurse@example.org/home", true, 0)
-			if err := r.Route(context.Background(), from, element(t, tt.stanza)); err != nil {
+			if err := r.Route(context.Background(), from, routertest.Parse(t, tt.stanza)); err != nil {
 				t.Fatal(err)
 			}
 			for _, c := range []struct {
 				name string
-				s    *sink
+				s    *routertest.Sink
 				want bool
 			}{{"balcony", balc, tt.wantBalc}, {"chamber", chamb, tt.wantChamb}, {"hidden", neg, tt.wantNeg}} {
-				got := c.s.take()
+				got := c.s.TakeString()
 				if (got != "") != c.want {
 					t.Errorf("%s got %q, want delivery %v", c.name, got, c.want)
 				}
@@ -140,7 +94,7 @@ func TestMessageRules(t *testing.T) {
 					t.Errorf("%s: sender not stamped: %s", c.name, got)
 				}
 			}
-			reply := fromSink.take()
+			reply := fromSink.TakeString()
 			if tt.wantError == "" && reply != "" || tt.wantError != "" && !strings.Contains(reply, "<"+tt.wantError+" ") {
 				t.Errorf("sender got %q, want error %q", reply, tt.wantError)
 			}
@@ -153,13 +107,13 @@ func TestMessageRules(t *testing.T) {
 
 func TestIQRouting(t *testing.T) {
 	r, _ := newRouter()
-	var got *IQ
-	r.HandleIQ("urn:test", IQHandlerFunc(func(ctx context.Context, iq *IQ) error {
+	var got *router.IQ
+	r.HandleIQ("urn:test", router.IQHandlerFunc(func(ctx context.Context, iq *router.IQ) error {
 		got = iq
 		return iq.Result([]byte("<ok xmlns='urn:test'/>"))
 	}))
-	r.HandleIQ("urn:fails", IQHandlerFunc(func(ctx context.Context, iq *IQ) error { return errors.New("boom") }))
-	r.HandleIQ("urn:silent", IQHandlerFunc(func(ctx context.Context, iq *IQ) error { return nil }))
+	r.HandleIQ("urn:fails", router.IQHandlerFunc(func(ctx context.Context, iq *router.IQ) error { return errors.New("boom") }))
+	r.HandleIQ("urn:silent", router.IQHandlerFunc(func(ctx context.Context, iq *router.IQ) error { return nil }))
 	from, fs := bind(t, r, "nurse@example.org/home", true, 0)
 	_, js := bind(t, r, "juliet@example.org/balcony", true, 0)
 	tests := []struct {
@@ -178,10 +132,10 @@ func TestIQRouting(t *testing.T) {
 		{`<iq type='get' id='11' to='x@remote.org'><q xmlns='urn:test'/></iq>`, "remote-server-not-found", ""},
 	}
 	for _, tt := range tests {
-		if err := r.Route(context.Background(), from, element(t, tt.stanza)); err != nil {
+		if err := r.Route(context.Background(), from, routertest.Parse(t, tt.stanza)); err != nil {
 			t.Fatal(err)
 		}
-		s, j := fs.take(), js.take()
+		s, j := fs.TakeString(), js.TakeString()
 		if tt.wantSender == "" && s != "" || !strings.Contains(s, tt.wantSender) {
 			t.Errorf("%s: sender got %q, want %q", tt.stanza, s, tt.wantSender)
 		}
@@ -197,7 +151,7 @@ func TestIQRouting(t *testing.T) {
 func TestBindReplaceAndUnbind(t *testing.T) {
 	r, _ := newRouter()
 	a, _ := bind(t, r, "juliet@example.org/balcony", true, 0)
-	b := NewResource(jid.MustParse("juliet@example.org/balcony"), &sink{}, &closer{})
+	b := router.NewResource(jid.MustParse("juliet@example.org/balcony"), &routertest.Sink{}, &routertest.Closer{})
 	if old := r.Bind(context.Background(), b); old != a {
 		t.Fatal("the second bind did not replace the first")
 	}
@@ -214,40 +168,6 @@ func TestBindReplaceAndUnbind(t *testing.T) {
 	}
 }
 
-func TestSplitCanonical(t *testing.T) {
-	tests := []struct {
-		in        string
-		ok        bool
-		bare, res string
-	}{
-		{"juliet@example.org/balcony", true, "juliet@example.org", "balcony"},
-		{"example.org", true, "example.org", ""},
-		{"juliet@example.org/a/b", true, "juliet@example.org", "a/b"},
-		{"Juliet@example.org", false, "", ""},
-		{"juliet@Example.org", false, "", ""},
-		{"jül@example.org", false, "", ""},
-		{"juliet@example.org/", false, "", ""},
-		{"@example.org", false, "", ""},
-		{"juliet@.example.org", false, "", ""},
-		{"juliet@example..org", false, "", ""},
-		{"a@b@c", false, "", ""},
-	}
-	for _, tt := range tests {
-		got, ok := splitCanonical([]byte(tt.in))
-		if ok != tt.ok || ok && (string(got.bare) != tt.bare || string(got.resource) != tt.res) {
-			t.Errorf("%q: %q %q %v", tt.in, got.bare, got.resource, ok)
-			continue
-		}
-		if ok {
-			// The fast path must agree with full preparation.
-			j, err := jid.Parse(tt.in)
-			if err != nil || j.Bare().String() != tt.bare || j.Resource() != tt.res {
-				t.Errorf("%q: jid package says %v %v", tt.in, j, err)
-			}
-		}
-	}
-}
-
 // discardSink copies the element as a connection queue would, into a reused buffer.
 type discardSink struct{ buf []byte }
 
@@ -259,16 +179,16 @@ func (d *discardSink) WriteElement(e *xml.Element, set ...xml.Attr) error {
 
 func TestRouteMessageAllocatesNothing(t *testing.T) {
 	r, _ := newRouter()
-	from := NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &closer{})
+	from := router.NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &routertest.Closer{})
 	r.Bind(context.Background(), from)
-	to := NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &closer{})
+	to := router.NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &routertest.Closer{})
 	r.Bind(context.Background(), to)
 	to.SetPresence(true, 0, nil)
 	for _, s := range []string{
 		`<message to='juliet@example.org/balcony' type='chat' id='x'><body>Wherefore art thou?</body></message>`,
 		`<message to='juliet@example.org' type='chat' id='x'><body>Wherefore art thou?</body></message>`,
 	} {
-		e := element(t, s)
+		e := routertest.Parse(t, s)
 		ctx := context.Background()
 		r.Route(ctx, from, e)
 		if n := testing.AllocsPerRun(1000, func() { r.Route(ctx, from, e) }); n != 0 {
@@ -281,12 +201,12 @@ func BenchmarkRouteMessage(b *testing.B) {
 	for _, tc := range []struct{ name, to string }{{"to=full", "juliet@example.org/balcony"}, {"to=bare", "juliet@example.org"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			r, _ := newRouter()
-			from := NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &closer{})
+			from := router.NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &routertest.Closer{})
 			r.Bind(context.Background(), from)
-			to := NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &closer{})
+			to := router.NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &routertest.Closer{})
 			r.Bind(context.Background(), to)
 			to.SetPresence(true, 0, nil)
-			e := element(b, "<message to='"+tc.to+"' type='chat' id='x'><body>Wherefore art thou?</body></message>")
+			e := routertest.Parse(b, "<message to='"+tc.to+"' type='chat' id='x'><body>Wherefore art thou?</body></message>")
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(e.Raw())))
