@@ -1,96 +1,59 @@
 package carbons
 
 import (
-	"context"
 	stdxml "encoding/xml"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
-	"github.com/starling-xmpp/starling/xmpp/jid"
-	"github.com/starling-xmpp/starling/xmpp/xml"
+	"github.com/starling-xmpp/starling/node/router/routertest"
 )
 
-type sink struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (s *sink) Write(p []byte) error {
-	s.mu.Lock()
-	s.got = append(s.got, string(p))
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
-	return s.Write(e.AppendTo(nil, set...))
-}
-
-func (s *sink) take() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.got
-	s.got = nil
-	return out
-}
-
-type closer struct{}
-
-func (closer) CloseStream(string, string) {}
-
-func parse(t *testing.T, s string) *xml.Element {
-	d := xml.NewDecoder(xml.DefaultLimits())
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>" + s))
-	d.Next()
-	tok, err := d.Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Elem.Clone()
-}
-
+// fixture is a router with carbons and one available session per full JID.
 type fixture struct {
-	r     *router.Router
-	res   map[string]*router.Resource
-	sinks map[string]*sink
+	r       *router.Router
+	clients map[string]*routertest.Client
 }
 
 func newFixture(t *testing.T, fulls ...string) *fixture {
-	f := &fixture{r: router.New(router.Options{Domains: []string{"example.org"}}), res: map[string]*router.Resource{}, sinks: map[string]*sink{}}
+	f := &fixture{r: router.New(router.Options{Domains: []string{"example.org"}}), clients: map[string]*routertest.Client{}}
 	Register(f.r)
 	for _, full := range fulls {
-		s := &sink{}
-		res := router.NewResource(jid.MustParse(full), s, closer{})
-		f.r.Bind(context.Background(), res)
-		res.SetPresence(true, 0, nil)
-		f.res[full], f.sinks[full] = res, s
+		c := routertest.Bind(t, f.r, full)
+		c.Resource.SetPresence(true, 0, nil)
+		f.clients[full] = c
 	}
 	return f
 }
 
 func (f *fixture) send(t *testing.T, from, stanza string) {
-	if err := f.r.Route(context.Background(), f.res[from], parse(t, stanza)); err != nil {
-		t.Fatal(err)
+	f.clients[from].Send(t, stanza)
+}
+
+// take returns what the session of full was sent since the last take.
+func (f *fixture) take(full string) []string {
+	var out []string
+	for _, b := range f.clients[full].Sink.Take() {
+		out = append(out, string(b))
 	}
+	return out
 }
 
 func TestEnableAndCopies(t *testing.T) {
 	f := newFixture(t, "romeo@example.org/orchard", "romeo@example.org/garden", "juliet@example.org/balcony", "juliet@example.org/chamber")
 	for _, full := range []string{"romeo@example.org/garden", "juliet@example.org/chamber"} {
 		f.send(t, full, "<iq type='set' id='e'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
-		if got := f.sinks[full].take(); len(got) != 1 || !strings.Contains(got[0], "type='result'") {
+		if got := f.take(full); len(got) != 1 || !strings.Contains(got[0], "type='result'") {
 			t.Fatalf("enable: %v", got)
 		}
 	}
 	f.send(t, "romeo@example.org/orchard", "<message to='juliet@example.org/balcony' type='chat' id='m1'><body>Arise, fair sun</body></message>")
-	if got := f.sinks["juliet@example.org/balcony"].take(); len(got) != 1 || !strings.Contains(got[0], "Arise") {
+	if got := f.take("juliet@example.org/balcony"); len(got) != 1 || !strings.Contains(got[0], "Arise") {
 		t.Fatalf("balcony got %v", got)
 	}
-	sent := f.sinks["romeo@example.org/garden"].take()
-	recv := f.sinks["juliet@example.org/chamber"].take()
-	if len(sent) != 1 || len(recv) != 1 || len(f.sinks["romeo@example.org/orchard"].take()) != 0 {
+	sent := f.take("romeo@example.org/garden")
+	recv := f.take("juliet@example.org/chamber")
+	if len(sent) != 1 || len(recv) != 1 || len(f.take("romeo@example.org/orchard")) != 0 {
 		t.Fatalf("copies: sent %v received %v", sent, recv)
 	}
 	for _, c := range []struct{ raw, kind, owner string }{{sent[0], "sent", "romeo@example.org"}, {recv[0], "received", "juliet@example.org"}} {
@@ -126,10 +89,10 @@ func TestNotCopied(t *testing.T) {
 		"<message to='juliet@example.org/balcony' type='groupchat'><body>x</body></message>",
 	} {
 		f := newFixture(t, "romeo@example.org/orchard", "romeo@example.org/garden", "juliet@example.org/balcony", "juliet@example.org/chamber")
-		f.res["romeo@example.org/garden"].SetCarbons(true)
-		f.res["juliet@example.org/chamber"].SetCarbons(true)
+		f.clients["romeo@example.org/garden"].Resource.SetCarbons(true)
+		f.clients["juliet@example.org/chamber"].Resource.SetCarbons(true)
 		f.send(t, "romeo@example.org/orchard", msg)
-		if got := append(f.sinks["romeo@example.org/garden"].take(), f.sinks["juliet@example.org/chamber"].take()...); len(got) != 0 {
+		if got := append(f.take("romeo@example.org/garden"), f.take("juliet@example.org/chamber")...); len(got) != 0 {
 			t.Errorf("%s was copied: %v", msg, got)
 		}
 	}
@@ -137,13 +100,13 @@ func TestNotCopied(t *testing.T) {
 
 func TestBareJIDDeliveryCopiesToOthers(t *testing.T) {
 	f := newFixture(t, "romeo@example.org/orchard", "juliet@example.org/balcony", "juliet@example.org/chamber")
-	f.res["juliet@example.org/chamber"].SetPresence(true, -1, nil) // never gets bare-JID messages itself
-	f.res["juliet@example.org/chamber"].SetCarbons(true)
+	f.clients["juliet@example.org/chamber"].Resource.SetPresence(true, -1, nil) // never gets bare-JID messages itself
+	f.clients["juliet@example.org/chamber"].Resource.SetCarbons(true)
 	f.send(t, "romeo@example.org/orchard", "<message to='juliet@example.org' type='chat'><body>x</body></message>")
-	if len(f.sinks["juliet@example.org/balcony"].take()) != 1 {
+	if len(f.take("juliet@example.org/balcony")) != 1 {
 		t.Fatal("the highest-priority resource did not get the message")
 	}
-	if got := f.sinks["juliet@example.org/chamber"].take(); len(got) != 1 || !strings.Contains(got[0], "<received") {
+	if got := f.take("juliet@example.org/chamber"); len(got) != 1 || !strings.Contains(got[0], "<received") {
 		t.Fatalf("the carbons resource got %v", got)
 	}
 }
