@@ -29,8 +29,10 @@ import (
 	"github.com/starling-xmpp/starling/node/im/offline"
 	"github.com/starling-xmpp/starling/node/im/ping"
 	"github.com/starling-xmpp/starling/node/im/presence"
+	"github.com/starling-xmpp/starling/node/im/private"
 	"github.com/starling-xmpp/starling/node/im/register"
 	"github.com/starling-xmpp/starling/node/im/roster"
+	"github.com/starling-xmpp/starling/node/im/vcard"
 	"github.com/starling-xmpp/starling/node/im/version"
 	"github.com/starling-xmpp/starling/node/metrics"
 	"github.com/starling-xmpp/starling/node/router"
@@ -218,6 +220,8 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 		d.AddFeatures(disco.FeatureMsgOffline)
 	}
 	ping.Register(n.router)
+	private.Register(n.router, private.Options{Store: n.store, Logger: n.log})
+	vcard.Register(n.router, vcard.Options{Store: n.store, Logger: n.log})
 	carbons.Register(n.router)
 	version.Register(n.router, version.Options{Version: n.version})
 	reg, err := register.New(register.Options{Enabled: n.cfg.Registration, Accounts: n.accounts, Sessions: n.router, Logger: n.log})
