@@ -64,6 +64,31 @@ func Bench(b *testing.B, open func(b *testing.B) storage.Store) {
 			return s.StoreOffline(ctx, benchUser(n%users), stanza, 0)
 		})
 	})
+	// A vCard with a small avatar: clients fetch their contacts' vCards
+	// after login to check XEP-0153 hashes, and republish their own.
+	card := []byte("<vCard xmlns='vcard-temp'><FN>User</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>" +
+		string(bytes.Repeat([]byte("QUJD"), 1024)) + "</BINVAL></PHOTO></vCard>")
+	for i := range users {
+		if err := s.PutDocument(b.Context(), benchUser(i), storage.KindVCard, "", card); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run(fmt.Sprintf("op=document/bytes=%d", len(card)), func(b *testing.B) {
+		b.SetBytes(int64(len(card)))
+		parallel(b, func(ctx context.Context, n int) error {
+			d, err := s.Document(ctx, benchUser(n%users), storage.KindVCard, "")
+			if err == nil && len(d) != len(card) {
+				err = fmt.Errorf("vCard of %d bytes, want %d", len(d), len(card))
+			}
+			return err
+		})
+	})
+	b.Run(fmt.Sprintf("op=put_document/bytes=%d", len(card)), func(b *testing.B) {
+		b.SetBytes(int64(len(card)))
+		parallel(b, func(ctx context.Context, n int) error {
+			return s.PutDocument(ctx, benchUser(n%users), storage.KindVCard, "", card)
+		})
+	})
 	b.Run("op=put_roster_item", func(b *testing.B) {
 		parallel(b, func(ctx context.Context, n int) error {
 			it := storage.RosterItem{Contact: fmt.Sprintf("c%d@example.net", n%500), Subscription: storage.SubTo}
