@@ -504,3 +504,49 @@ func TestResumptionExpires(t *testing.T) {
 	a2.SendRaw("<presence/>")
 	a2.Expect("the unacknowledged message, from offline storage", func(e *xml.Element) bool { return string(e.Attr("id")) == "lost?" })
 }
+
+// TestClientStateIndication: while a client is inactive (XEP-0352) presence and chat states wait, only
+// the latest of each per sender, and go out before the next message that matters.
+func TestClientStateIndication(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "phone")
+	if a.Features.Child("urn:xmpp:csi:0", "csi") == nil {
+		t.Fatal("CSI is not offered")
+	}
+	a.SendRaw("<inactive xmlns='urn:xmpp:csi:0'/>")
+	b := tn.login(t, "bob", "desk")
+	for i := 1; i <= 3; i++ {
+		b.Send("<presence to='alice@example.test/phone'><status>s%d</status></presence>", i)
+	}
+	b.SendRaw("<message to='alice@example.test/phone' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	b.SendRaw("<message to='alice@example.test/phone' type='chat'><paused xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	if e, err := a.NextBefore(time.Now().Add(300 * time.Millisecond)); err == nil {
+		t.Fatalf("an inactive client was sent %s", e)
+	}
+	b.SendRaw("<message to='alice@example.test/phone' type='chat' id='body'><body>hi</body></message>")
+	var got []string
+	for len(got) < 3 {
+		e := a.Next()
+		switch {
+		case string(e.Name()) == "presence":
+			got = append(got, "presence:"+string(e.Child("", "status").Text()))
+		case e.Child("http://jabber.org/protocol/chatstates", "paused") != nil:
+			got = append(got, "paused")
+		case e.Child("http://jabber.org/protocol/chatstates", "composing") != nil:
+			got = append(got, "composing")
+		default:
+			got = append(got, "message:"+string(e.Attr("id")))
+		}
+	}
+	if strings.Join(got, " ") != "presence:s3 paused message:body" {
+		t.Fatalf("an inactive client got %v", got)
+	}
+	// Active again: presence flows at once.
+	a.SendRaw("<active xmlns='urn:xmpp:csi:0'/>")
+	b.SendRaw("<presence to='alice@example.test/phone'><status>s4</status></presence>")
+	if e := a.Next(); string(e.Name()) != "presence" {
+		t.Fatalf("an active client got %s", e)
+	}
+}

@@ -105,7 +105,7 @@ func (s *session) ThrottlePause(dir loader.Direction, until time.Time) {
 // isSMAck reports whether e is a stream-management request or answer, which throttling does not count.
 func isSMAck(e *xml.Element) bool {
 	n := string(e.Name())
-	return (n == "r" || n == "a") && string(e.Space()) == "urn:xmpp:sm:3"
+	return (n == "r" || n == "a") && string(e.Space()) == stream.NSSM
 }
 
 func newSession(srv *Server, c *conn.Conn, ip netip.Addr) *session {
@@ -312,7 +312,7 @@ func (s *session) onHeader(e *xml.Element) error {
 	switch {
 	case s.user != "":
 		s.state = stAuthed
-		f.Bind, f.Session, f.RosterVer, f.PreApproval, f.SM = true, true, true, true, true
+		f.Bind, f.Session, f.RosterVer, f.PreApproval, f.SM, f.CSI = true, true, true, true, true, true
 	default:
 		s.state = stNegot
 		canTLS := !s.tls && s.srv.opts.TLS != nil
@@ -566,8 +566,11 @@ func (s *session) bind(e *xml.Element) error {
 }
 
 func (s *session) stanza(e *xml.Element) error {
-	if string(e.Space()) == stream.NSSM {
+	switch string(e.Space()) {
+	case stream.NSSM:
 		return s.smElement(e)
+	case nsCSI:
+		return s.csiElement(e)
 	}
 	if s.sm {
 		defer func() { s.handled++ }()

@@ -33,22 +33,56 @@ type sink struct {
 	sent    uint32   // stanzas sent since enable (XEP-0198 counters wrap at 2^32)
 	queue   [][]byte // unacknowledged stanzas: numbers sent-len(queue)+1 … sent
 	asked   int      // stanzas sent since the last <r/>
+
+	inactive bool   // XEP-0352: the client said it is inactive
+	held     []held // stanzas held back while inactive, oldest first
 }
 
 func (k *sink) Write(p []byte) error {
 	k.m.StanzaOut(kindOf(p))
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.inactive {
+		if kind, from := classifyRaw(p); kind != 0 && k.holdLocked(kind, from, append([]byte(nil), p...)) {
+			return nil
+		}
+		k.flushHeldLocked()
+	}
 	if !k.enabled {
 		return k.c.Write(p)
 	}
 	return k.keepLocked(append([]byte(nil), p...))
 }
 
+// sendLocked writes a stanza the sink owns (held back, or kept for acks).
+func (k *sink) sendLocked(b []byte) error {
+	if !k.enabled {
+		return k.c.Write(b)
+	}
+	return k.keepLocked(b)
+}
+
 func (k *sink) WriteElement(e *xml.Element, set ...xml.Attr) error {
 	k.m.StanzaOut(string(e.Name()))
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.inactive {
+		if kind, _ := classify(e); kind != 0 {
+			b := e.AppendTo(nil, set...)
+			from := string(e.Attr("from"))
+			for _, a := range set {
+				if string(a.Name) == "from" {
+					from = string(a.Value)
+				}
+			}
+			if k.holdLocked(kind, from, b) {
+				return nil
+			}
+			k.flushHeldLocked()
+			return k.sendLocked(b)
+		}
+		k.flushHeldLocked()
+	}
 	if !k.enabled {
 		return k.c.WriteElement(e, set...)
 	}
@@ -103,6 +137,19 @@ func (k *sink) unacked() [][]byte {
 	q := k.queue
 	k.queue = nil
 	return q
+}
+
+// csiElement handles <active/> and <inactive/> (XEP-0352).
+func (s *session) csiElement(e *xml.Element) error {
+	switch string(e.Name()) {
+	case "active":
+		s.sink.setActive(true)
+	case "inactive":
+		s.sink.setActive(false)
+	default:
+		return s.streamError(&stream.Error{Condition: "unsupported-stanza-type"}, conn.ReasonStreamError)
+	}
+	return nil
 }
 
 // smElement handles the stream-management nonzas of a bound session.

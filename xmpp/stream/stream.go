@@ -139,6 +139,7 @@ type Features struct {
 	RosterVer   bool
 	PreApproval bool // RFC 6121 §3.4 subscription pre-approval
 	SM          bool // XEP-0198 stream management
+	CSI         bool // XEP-0352 client state indication
 	Register    bool
 	Extra       [][]byte // further pre-serialised feature elements
 }
@@ -189,6 +190,9 @@ func (f *Features) Append(dst []byte) []byte {
 	}
 	if f.SM {
 		dst = append(dst, "<sm xmlns='"+NSSM+"'/>"...)
+	}
+	if f.CSI {
+		dst = append(dst, "<csi xmlns='urn:xmpp:csi:0'/>"...)
 	}
 	for _, x := range f.Extra {
 		dst = append(dst, x...)
