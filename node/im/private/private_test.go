@@ -19,7 +19,7 @@ const domain = "example.com"
 
 // newServer returns a router serving private XML on a fresh SQLite store with the accounts alice and
 // bob of example.com.
-func newServer(t *testing.T) (*router.Router, *sqlite.Store) {
+func newServer(t testing.TB) (*router.Router, *sqlite.Store) {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "starling.db"), sqlite.Options{})
 	if err != nil {
