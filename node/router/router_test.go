@@ -177,13 +177,20 @@ func (d *discardSink) WriteElement(e *xml.Element, set ...xml.Attr) error {
 	return nil
 }
 
-func TestRouteMessageAllocatesNothing(t *testing.T) {
-	r, _ := newRouter()
+// bindDiscarding binds nurse@example.org/home and an available juliet@example.org/balcony on r, both
+// over discardSinks, and returns nurse's resource: the sender of the allocation test and benchmark.
+func bindDiscarding(r *router.Router) *router.Resource {
 	from := router.NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &routertest.Closer{})
 	r.Bind(context.Background(), from)
 	to := router.NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &routertest.Closer{})
 	r.Bind(context.Background(), to)
 	to.SetPresence(true, 0, nil)
+	return from
+}
+
+func TestRouteMessageAllocatesNothing(t *testing.T) {
+	r, _ := newRouter()
+	from := bindDiscarding(r)
 	for _, s := range []string{
 		`<message to='juliet@example.org/balcony' type='chat' id='x'><body>Wherefore art thou?</body></message>`,
 		`<message to='juliet@example.org' type='chat' id='x'><body>Wherefore art thou?</body></message>`,
@@ -201,11 +208,7 @@ func BenchmarkRouteMessage(b *testing.B) {
 	for _, tc := range []struct{ name, to string }{{"to=full", "juliet@example.org/balcony"}, {"to=bare", "juliet@example.org"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			r, _ := newRouter()
-			from := router.NewResource(jid.MustParse("nurse@example.org/home"), &discardSink{}, &routertest.Closer{})
-			r.Bind(context.Background(), from)
-			to := router.NewResource(jid.MustParse("juliet@example.org/balcony"), &discardSink{}, &routertest.Closer{})
-			r.Bind(context.Background(), to)
-			to.SetPresence(true, 0, nil)
+			from := bindDiscarding(r)
 			e := routertest.Parse(b, "<message to='"+tc.to+"' type='chat' id='x'><body>Wherefore art thou?</body></message>")
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -5,7 +5,6 @@ import (
 
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/router/routertest"
-	"github.com/starling-xmpp/starling/xmpp/jid"
 )
 
 // BenchmarkServerInfo answers the disco#info every client sends to its server after login.
@@ -17,12 +16,5 @@ func BenchmarkServerInfo(b *testing.B) {
 		r.HandleIQ(ns, d)
 	}
 	d.AddFeatures(FeatureMsgOffline)
-	res := router.NewResource(jid.MustParse("alice@example.com/phone"), routertest.Discard{}, routertest.Discard{})
-	r.Bind(b.Context(), res)
-	e := routertest.Parse(b, "<iq type='get' id='d1' to='example.com'><query xmlns='"+NSInfo+"'/></iq>")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(e.Raw())))
-	for b.Loop() {
-		r.Route(b.Context(), res, e)
-	}
+	routertest.BenchRoute(b, r, "alice@example.com/phone", "<iq type='get' id='d1' to='example.com'><query xmlns='"+NSInfo+"'/></iq>")
 }

@@ -232,3 +232,18 @@ func (c *Client) Do(t testing.TB, stanza string) Reply {
 	t.Helper()
 	return DecodeReply(t, c.Exchange(t, stanza))
 }
+
+// BenchRoute measures routing stanza from a bound session of full on r whose output is discarded: the
+// cost of the router and of the handler the stanza reaches. It reports allocations, and bytes per
+// operation as the stanza's size.
+func BenchRoute(b *testing.B, r *router.Router, full, stanza string) {
+	b.Helper()
+	res := router.NewResource(jid.MustParse(full), Discard{}, Discard{})
+	r.Bind(b.Context(), res)
+	e := Parse(b, stanza)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(e.Raw())))
+	for b.Loop() {
+		r.Route(b.Context(), res, e)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/router"
@@ -235,5 +236,22 @@ func TestClient(t *testing.T) {
 	}
 	if n := NewClient(r, "bob@example.com/x"); r.Resource(n.Resource.JID()) != nil || n.Sink == nil || n.Closer == nil {
 		t.Error("NewClient bound its resource or lacks a sink or closer")
+	}
+}
+
+func TestBenchRoute(t *testing.T) {
+	r := router.New(router.Options{Domains: []string{"example.com"}})
+	var calls atomic.Int64
+	r.HandleIQ("urn:x", router.IQHandlerFunc(func(_ context.Context, q *router.IQ) error {
+		calls.Add(1)
+		return q.Result(nil)
+	}))
+	in := "<iq type='get' id='b' to='example.com'><q xmlns='urn:x'/></iq>"
+	res := testing.Benchmark(func(b *testing.B) { BenchRoute(b, r, "alice@example.com/phone", in) })
+	if res.N == 0 || calls.Load() < int64(res.N) {
+		t.Fatalf("%d iterations, the handler ran %d times", res.N, calls.Load())
+	}
+	if res.Bytes != int64(len(in)) {
+		t.Errorf("bytes per operation %d, want the stanza's %d", res.Bytes, len(in))
 	}
 }
