@@ -185,10 +185,10 @@ func DecodeReply(t testing.TB, raw []byte) Reply {
 //
 // Its methods take the test explicitly, so that one client serves the subtests of a test.
 type Client struct {
-	Router   *router.Router
-	Resource *router.Resource
-	Sink     *Sink
-	Closer   *Closer
+	Router   *router.Router   // where Send routes
+	Resource *router.Resource // the session, bound by Bind
+	Sink     *Sink            // what the session was sent
+	Closer   *Closer          // how the session was ended, if it was
 }
 
 // NewClient makes a client for the full JID full on r without binding it, for tests that check what
