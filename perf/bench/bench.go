@@ -20,9 +20,11 @@ import (
 )
 
 // Ports of the private instances: none collides with Starling's defaults
-// (5222/5223/5280/5277) or with a system ejabberd or Prosody.
+// (5222/5223/5280/5277) or with a system ejabberd or Prosody, and all lie
+// below the kernel's ephemeral range (32768–60999): a listener there failed
+// to bind while a client socket of an earlier scenario held the port.
 const (
-	StarlingPort, StarlingTLSPort = 35222, 35223
+	StarlingPort, StarlingTLSPort = 28222, 28223
 	EjabberdPort, EjabberdTLSPort = 15222, 15223
 	ProsodyPort, ProsodyTLSPort   = 25222, 25223
 )
