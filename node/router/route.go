@@ -12,6 +12,7 @@ import (
 // target is a parsed destination address. On the fast path (see splitCanonical) bare and resource
 // point into the stanza's bytes and nothing is allocated.
 type target struct {
+	full     []byte // the whole address, prepared
 	bare     []byte // local@domain, or domain
 	domain   []byte
 	resource []byte
@@ -30,7 +31,8 @@ func resolve(b []byte) (target, error) {
 		return target{}, err
 	}
 	t := target{domain: []byte(j.Domain()), hasLocal: j.Local() != "", hasRes: j.Resource() != ""}
-	t.bare = []byte(j.Bare().String())
+	t.full = []byte(j.String())
+	t.bare = t.full[:len(j.Bare().String())]
 	t.resource = []byte(j.Resource())
 	return t, nil
 }
@@ -95,6 +97,7 @@ func splitCanonical(b []byte) (target, bool) {
 		prev = c
 	}
 	t.domain = dom
+	t.full = b
 	t.bare = b[:end]
 	return t, true
 }
@@ -125,6 +128,10 @@ func (r *Router) routeMessage(ctx context.Context, from *Resource, e *xml.Elemen
 		if !t.hasLocal {
 			return // messages to the server itself have no handler; RFC 6120 §10.3.1 lets it drop them
 		}
+		// Before any delivery, carbon or offline storage: a blocked message goes nowhere.
+		if r.blocker != nil && string(t.bare) != from.bare && r.blocked(ctx, from, e, t.full, t.bare, true) {
+			return
+		}
 	}
 	set := from.stampFrom
 	if t.hasRes {
@@ -149,6 +156,33 @@ func (r *Router) routeMessage(ctx context.Context, from *Resource, e *xml.Elemen
 	}
 	r.messageToBare(ctx, from, e, t.bare, typ, set)
 }
+
+// blocked applies XEP-0191 §3.3 to a stanza from a local resource to the entity to (whose bare JID
+// is toBare), both prepared, and reports whether it was stopped. When the sender's account blocks
+// the addressee, the sender gets not-acceptable with <blocked/>. When the addressee blocks the
+// sender, the stanza is dropped as if nobody were there: a message or an iq request is answered with
+// service-unavailable (what an account without sessions answers, so that the sender cannot tell it
+// is blocked), anything else gets no answer. answer is false for stanzas that get no error either way
+// (iq results and errors). It allocates nothing when nothing is blocked.
+func (r *Router) blocked(ctx context.Context, from *Resource, e *xml.Element, to, toBare []byte, answer bool) bool {
+	if r.blocker.Blocks(ctx, from.full[:len(from.bare)], to) {
+		if answer {
+			r.replyError(from, e, &stanza.Error{Condition: stanza.NotAcceptable, Type: "cancel", App: blockedApp})
+		}
+		return true
+	}
+	if r.blocker.Blocks(ctx, toBare, from.full) {
+		if answer {
+			r.replyError(from, e, stanza.New(stanza.ServiceUnavailable, ""))
+		}
+		return true
+	}
+	return false
+}
+
+// blockedApp is XEP-0191's application condition for a stanza addressed to an entity the sender
+// blocks; never modified.
+var blockedApp = []byte("<blocked xmlns='urn:xmpp:blocking:errors'/>")
 
 // messageToBare applies RFC 6121 §8.5.2 (the account has resources) and §8.5.3 (it has none).
 func (r *Router) messageToBare(ctx context.Context, from *Resource, e *xml.Element, bare []byte, typ string, set []xml.Attr) {
@@ -295,6 +329,14 @@ func (r *Router) routeIQ(ctx context.Context, from *Resource, e *xml.Element) {
 				r.replyError(from, e, stanza.New(stanza.RemoteServerNotFound, "no route to "+to.Domain()))
 			}
 			return
+		}
+		// An iq to another account or one of its resources: blocking applies, whether a resource or a
+		// handler on the account's behalf (vCard, say) would answer.
+		if bare := to.Bare().String(); r.blocker != nil && to.Local() != "" && bare != from.bare {
+			full := []byte(to.String())
+			if r.blocked(ctx, from, e, full, full[:len(bare)], isRequest) {
+				return
+			}
 		}
 		if to.Resource() != "" {
 			// To a full JID: the resource answers, or nobody does (RFC 6121 §8.5.3.1).

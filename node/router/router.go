@@ -45,6 +45,13 @@ type Copier interface {
 	Copy(kind string, owner string, res *Resource, e *xml.Element, set []xml.Attr)
 }
 
+// Blocker answers the Blocking Command's question (XEP-0191): does the account owner block contact?
+// owner is a bare JID, contact a full, bare or domain JID, both prepared. The router asks on every
+// message, so an implementation should answer from memory without allocating.
+type Blocker interface {
+	Blocks(ctx context.Context, owner, contact []byte) bool
+}
+
 // Offline stores messages for accounts with no available resource (XEP-0160).
 type Offline interface {
 	// StoreOffline stores stanza (with 'from' stamped) for the bare JID owner. A full store returns
@@ -76,6 +83,7 @@ type Router struct {
 	iq       map[string]IQHandler
 	presence PresenceHandler
 	carbons  Copier
+	blocker  Blocker
 
 	mu    sync.RWMutex
 	users map[string][]*Resource // bare JID → bound resources, in bind order
@@ -105,6 +113,10 @@ func (r *Router) HandleIQ(ns string, h IQHandler) { r.iq[ns] = h }
 
 // HandleCarbons sets the message-carbons copier.
 func (r *Router) HandleCarbons(c Copier) { r.carbons = c }
+
+// HandleBlocking sets the blocker that keeps stanzas from passing between an account and the entities
+// it blocks (XEP-0191 §3.3).
+func (r *Router) HandleBlocking(b Blocker) { r.blocker = b }
 
 // HandlePresence sets the presence handler.
 func (r *Router) HandlePresence(h PresenceHandler) { r.presence = h }
