@@ -24,6 +24,7 @@ import (
 	"github.com/starling-xmpp/starling/node/httpapi"
 	"github.com/starling-xmpp/starling/node/im/adhoc"
 	"github.com/starling-xmpp/starling/node/im/adhoc/admin"
+	"github.com/starling-xmpp/starling/node/im/blocking"
 	"github.com/starling-xmpp/starling/node/im/carbons"
 	"github.com/starling-xmpp/starling/node/im/disco"
 	"github.com/starling-xmpp/starling/node/im/offline"
@@ -203,7 +204,11 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 	if err != nil {
 		return fmt.Errorf("roster: %w", err)
 	}
-	popts := presence.Options{Router: n.router, Roster: ros, Logger: n.log}
+	block, err := blocking.New(blocking.Options{Store: n.store, Accounts: n.store, Sessions: n.router, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("blocking: %w", err)
+	}
+	popts := presence.Options{Router: n.router, Roster: ros, Blocker: block, Logger: n.log}
 	if off != nil {
 		popts.Offline = off
 	}
@@ -212,6 +217,8 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 		return fmt.Errorf("presence: %w", err)
 	}
 	n.router.HandlePresence(pres)
+	block.SetPresence(pres)
+	block.Register(n.router)
 	n.router.HandleIQ(roster.NS, roster.NewHandler(ros, pres))
 
 	d := disco.New(disco.Options{Admins: n.cfg.Admins, Roster: n.store})

@@ -63,12 +63,21 @@ type Deliverer interface {
 	Deliver(ctx context.Context, res *router.Resource) (more bool, err error)
 }
 
+// Blocker tells whether the account owner (a bare JID) blocks contact (a full, bare or domain JID),
+// both prepared: the Blocking Command (XEP-0191); *blocking.Handler implements it.
+type Blocker interface {
+	Blocks(ctx context.Context, owner, contact []byte) bool
+}
+
 // Options configure a Handler.
 type Options struct {
 	Router Router
 	Roster Rosters
 	// Offline, if set, is called after initial presence (see Deliverer).
 	Offline Deliverer
+	// Blocker, if set, keeps presence from passing between an account and the entities it blocks
+	// (XEP-0191 §3.3): broadcasts, directed presence, probe answers and subscription requests.
+	Blocker Blocker
 	Logger  *slog.Logger
 }
 
@@ -77,6 +86,7 @@ type Handler struct {
 	r       Router
 	roster  Rosters
 	offline Deliverer
+	blocker Blocker
 	log     *slog.Logger
 
 	// morePending holds the resources (*router.Resource) whose last offline delivery stopped with
@@ -93,7 +103,7 @@ func New(opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{r: opts.Router, roster: opts.Roster, offline: opts.Offline, log: log}, nil
+	return &Handler{r: opts.Router, roster: opts.Roster, offline: opts.Offline, blocker: opts.Blocker, log: log}, nil
 }
 
 var (
@@ -196,7 +206,7 @@ func (h *Handler) broadcast(ctx context.Context, from *router.Resource, e *xml.E
 	}
 	var buf []byte
 	for _, it := range items {
-		if isSubscriber(it) {
+		if isSubscriber(it) && !h.cut(ctx, string(from.Full()), it.Contact) {
 			buf = stamp(buf[:0], it.Contact)
 			h.r.SendToBare(ctx, it.Contact, buf, true)
 		}
@@ -213,7 +223,7 @@ func (h *Handler) broadcast(ctx context.Context, from *router.Resource, e *xml.E
 				_ = from.SendRaw(withTo(p, string(from.Full())))
 			}
 		}
-		h.redeliverRequests(from, items)
+		h.redeliverRequests(ctx, from, items)
 	}
 	if h.offline != nil && prio >= 0 {
 		_, more := h.morePending.Load(from)
@@ -246,9 +256,12 @@ func (h *Handler) sendUnavailable(ctx context.Context, from *router.Resource, it
 	if wasAvailable {
 		for _, it := range items {
 			if isSubscriber(it) {
+				told[it.Contact] = true
+				if h.cut(ctx, string(from.Full()), it.Contact) {
+					continue // it saw the resource go unavailable when the block began
+				}
 				buf = stamp(buf[:0], it.Contact)
 				h.r.SendToBare(ctx, it.Contact, buf, true)
-				told[it.Contact] = true
 			}
 		}
 		buf = stamp(buf[:0], owner)
@@ -259,7 +272,7 @@ func (h *Handler) sendUnavailable(ctx context.Context, from *router.Resource, it
 		}
 	}
 	for _, to := range from.TakeDirected() {
-		if told[to] {
+		if told[to] || h.cut(ctx, string(from.Full()), to) {
 			continue
 		}
 		buf = stamp(buf[:0], to)
@@ -290,7 +303,7 @@ func (h *Handler) probe(ctx context.Context, from *router.Resource, items []stor
 			continue
 		}
 		for _, res := range h.r.Resources(it.Contact) {
-			if p := res.LastPresence(); p != nil {
+			if p := res.LastPresence(); p != nil && !h.cut(ctx, string(res.Full()), to) {
 				_ = from.SendRaw(withTo(p, to))
 			}
 		}
@@ -299,9 +312,9 @@ func (h *Handler) probe(ctx context.Context, from *router.Resource, items []stor
 
 // redeliverRequests hands a newly available resource the subscription requests still waiting for an
 // answer (§3.1.3).
-func (h *Handler) redeliverRequests(to *router.Resource, items []storage.RosterItem) {
+func (h *Handler) redeliverRequests(ctx context.Context, to *router.Resource, items []storage.RosterItem) {
 	for _, it := range items {
-		if it.PendingIn && len(it.PendingInStanza) > 0 {
+		if it.PendingIn && len(it.PendingInStanza) > 0 && !h.blocks(ctx, to.Bare(), it.Contact) {
 			_ = to.SendRaw(it.PendingInStanza)
 		}
 	}
@@ -318,6 +331,13 @@ func (h *Handler) directed(ctx context.Context, from *router.Resource, e *xml.El
 		return // no server-to-server yet, and the server itself keeps no presence: dropped
 	}
 	target := to.String()
+	if h.blocks(ctx, from.Bare(), target) {
+		h.replyBlocked(from, e)
+		return
+	}
+	if h.blocks(ctx, target, string(from.Full())) {
+		return // inbound presence from a blocked entity is dropped without an answer (XEP-0191 §3.3)
+	}
 	raw := e.AppendTo(nil, xml.Attr{Name: attrFrom, Value: from.Full()}, xml.Attr{Name: attrTo, Value: []byte(target)})
 	h.deliver(ctx, target, raw)
 	if !available {
@@ -343,6 +363,9 @@ func (h *Handler) directed(ctx context.Context, from *router.Resource, e *xml.El
 func (h *Handler) presenceError(ctx context.Context, from *router.Resource, e *xml.Element, toRaw []byte) {
 	to, err := jid.ParseBytes(toRaw)
 	if len(toRaw) == 0 || err != nil || !h.r.IsLocalDomain(to.Domain()) || to.Local() == "" {
+		return
+	}
+	if h.cut(ctx, string(from.Full()), to.String()) {
 		return
 	}
 	raw := e.AppendTo(nil, xml.Attr{Name: attrFrom, Value: from.Full()}, xml.Attr{Name: attrTo, Value: []byte(to.String())})

@@ -34,6 +34,15 @@ func (h *Handler) subscription(ctx context.Context, from *router.Resource, e *xm
 	if owner == contact {
 		return // an account always sees its own presence; there is nothing to subscribe to
 	}
+	if h.blocks(ctx, owner, contact) {
+		h.replyBlocked(from, e)
+		return
+	}
+	if (t == Subscribe || t == Subscribed) && h.blocks(ctx, contact, owner) {
+		// A request or an approval to someone who blocks the user is dropped unanswered (XEP-0191
+		// §3.3). Cancellations go on: they keep both rosters true, and Inbound does not show them.
+		return
+	}
 	// §3.1.2: the subscription stanza travels with the bare JIDs of both sides; its payload (status,
 	// nickname) is kept.
 	raw := e.AppendTo(nil, xml.Attr{Name: attrFrom, Value: []byte(owner)}, xml.Attr{Name: attrTo, Value: []byte(contact)})
@@ -122,7 +131,7 @@ func (h *Handler) Inbound(ctx context.Context, owner, contact string, t Type, ra
 	if err != nil {
 		return err
 	}
-	if res.Deliver {
+	if res.Deliver && !h.blocks(ctx, owner, contact) {
 		h.r.SendToBare(ctx, owner, raw, true)
 	}
 	if res.AutoSubscribed {
@@ -179,7 +188,7 @@ func synth(t Type, from, to string) []byte {
 // sendPresenceOf sends the last presence of each available resource of owner to contact.
 func (h *Handler) sendPresenceOf(ctx context.Context, owner, contact string) {
 	for _, res := range h.r.Resources(owner) {
-		if p := res.LastPresence(); p != nil {
+		if p := res.LastPresence(); p != nil && !h.cut(ctx, string(res.Full()), contact) {
 			h.r.SendToBare(ctx, contact, withTo(p, contact), true)
 		}
 	}
@@ -189,14 +198,10 @@ func (h *Handler) sendPresenceOf(ctx context.Context, owner, contact string) {
 func (h *Handler) sendUnavailableOf(ctx context.Context, owner, contact string) {
 	var b []byte
 	for _, res := range h.r.Resources(owner) {
-		if !res.Available() {
+		if !res.Available() || h.cut(ctx, string(res.Full()), contact) {
 			continue
 		}
-		b = append(b[:0], "<presence type='unavailable' from='"...)
-		b = xml.EscapeAttr(b, string(res.Full()))
-		b = append(b, "' to='"...)
-		b = xml.EscapeAttr(b, contact)
-		b = append(b, "'/>"...)
+		b = appendUnavailable(b[:0], string(res.Full()), contact)
 		h.r.SendToBare(ctx, contact, b, true)
 	}
 }
