@@ -93,6 +93,16 @@ func TestBlockingCommand(t *testing.T) {
 	b.Expect("alice's phone", presenceFrom(a1.JID, ""))
 	b.Expect("alice's laptop", presenceFrom(a2.JID, ""))
 
+	// Service discovery advertises the namespace (XEP-0191 §3.1).
+	a1.SendRaw("<iq type='get' id='disco' to='example.test'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	advertised := false
+	for f := a1.ExpectID("disco").Child("http://jabber.org/protocol/disco#info", "query").FirstChild(); f != nil; f = f.NextSibling() {
+		advertised = advertised || string(f.Name()) == "feature" && string(f.Attr("var")) == "urn:xmpp:blocking"
+	}
+	if !advertised {
+		t.Error("disco#info does not list urn:xmpp:blocking")
+	}
+
 	a2.SendRaw("<iq type='get' id='bl1'><blocklist xmlns='urn:xmpp:blocking'/></iq>")
 	if r := a2.ExpectID("bl1"); string(r.Attr("type")) != "result" || r.Child("urn:xmpp:blocking", "blocklist").FirstChild() != nil {
 		t.Fatalf("first blocklist: %s", r)

@@ -5,6 +5,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -218,18 +219,22 @@ func TestRouteMessageAllocatesNothing(t *testing.T) {
 
 func BenchmarkRouteMessage(b *testing.B) {
 	for _, tc := range []struct{ name, to string }{{"to=full", "juliet@example.org/balcony"}, {"to=bare", "juliet@example.org"}} {
-		b.Run(tc.name, func(b *testing.B) {
-			r, _ := newRouter()
-			// Wired as in the node, with lists that do not concern these two.
-			r.HandleBlocking(blocker{"nurse@example.org": {"tybalt@example.org": true}, "juliet@example.org": {"romeo@example.org": true}})
-			from := bindDiscarding(r)
-			e := routertest.Parse(b, "<message to='"+tc.to+"' type='chat' id='x'><body>Wherefore art thou?</body></message>")
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.SetBytes(int64(len(e.Raw())))
-			for b.Loop() {
-				r.Route(ctx, from, e)
-			}
-		})
+		for _, blocking := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/blocking=%v", tc.name, blocking), func(b *testing.B) {
+				r, _ := newRouter()
+				if blocking {
+					// Wired as in the node, with lists that do not concern these two.
+					r.HandleBlocking(blocker{"nurse@example.org": {"tybalt@example.org": true}, "juliet@example.org": {"romeo@example.org": true}})
+				}
+				from := bindDiscarding(r)
+				e := routertest.Parse(b, "<message to='"+tc.to+"' type='chat' id='x'><body>Wherefore art thou?</body></message>")
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.SetBytes(int64(len(e.Raw())))
+				for b.Loop() {
+					r.Route(ctx, from, e)
+				}
+			})
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/starling-xmpp/starling/node/router/routertest"
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/node/storage/sqlite"
+	"github.com/starling-xmpp/starling/xmpp/jid"
 )
 
 const domain = "example.com"
@@ -371,4 +372,16 @@ func BenchmarkBlocks(b *testing.B) {
 func BenchmarkBlock(b *testing.B) {
 	r, _, _, _ := newServer(b)
 	routertest.BenchRoute(b, r, "alice@"+domain+"/phone", iq("set", "", block("romeo@example.com")))
+}
+
+// BenchmarkRouteMessage measures a chat message between two accounts through a router with the real
+// handler wired, the recipient's list holding someone else: the cost blocking adds to every message
+// is its two lookups.
+func BenchmarkRouteMessage(b *testing.B) {
+	r, _, _, _ := newServer(b)
+	routertest.Bind(b, r, "bob@"+domain+"/pc").Do(b, iq("set", "", block("romeo@example.com")))
+	to := router.NewResource(jid.MustParse("bob@"+domain+"/pc2"), routertest.Discard{}, routertest.Discard{})
+	r.Bind(b.Context(), to)
+	to.SetPresence(true, 0, nil)
+	routertest.BenchRoute(b, r, "alice@"+domain+"/phone", "<message to='bob@example.com/pc2' type='chat' id='x'><body>Wherefore art thou?</body></message>")
 }
