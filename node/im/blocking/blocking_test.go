@@ -385,3 +385,45 @@ func BenchmarkRouteMessage(b *testing.B) {
 	to.SetPresence(true, 0, nil)
 	routertest.BenchRoute(b, r, "alice@"+domain+"/phone", "<message to='bob@example.com/pc2' type='chat' id='x'><body>Wherefore art thou?</body></message>")
 }
+
+// TestConcurrentChangesAndLookups races lookups (as the router makes them on every message) against
+// block and unblock from two resources, for the race detector, and checks the list ends as the last
+// change left it.
+func TestConcurrentChangesAndLookups(t *testing.T) {
+	r, h, _, _ := newServer(t)
+	phone := routertest.Bind(t, r, "alice@"+domain+"/phone")
+	laptop := routertest.Bind(t, r, "alice@"+domain+"/laptop")
+	blockIQ := routertest.Parse(t, iq("set", "", block("romeo@example.com", "evil.example")))
+	unblockIQ := routertest.Parse(t, iq("set", "", unblock("romeo@example.com")))
+	getIQ := routertest.Parse(t, iq("get", "", "<blocklist xmlns='urn:xmpp:blocking'/>"))
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for _, c := range []*routertest.Client{phone, laptop} {
+		wg.Go(func() {
+			for range 50 {
+				r.Route(ctx, c.Resource, blockIQ)
+				r.Route(ctx, c.Resource, getIQ)
+				r.Route(ctx, c.Resource, unblockIQ)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 2000 {
+			h.Blocks(ctx, []byte("alice@example.com"), []byte("x@evil.example/r"))
+			h.Blocks(ctx, []byte("bob@example.com"), []byte("alice@example.com/phone"))
+		}
+	})
+	wg.Wait()
+	r.Route(ctx, phone.Resource, blockIQ)
+	l, err := h.List(ctx, "alice@example.com")
+	if err != nil || !slices.Equal(l.JIDs(), []string{"evil.example", "romeo@example.com"}) {
+		t.Fatalf("list %q, %v; want evil.example (never unblocked) then romeo", l.JIDs(), err)
+	}
+	for _, c := range []*routertest.Client{phone, laptop} {
+		for _, raw := range c.Sink.Take() {
+			if strings.Contains(string(raw), "type='error'") {
+				t.Fatalf("%s got %s", c.Resource.Full(), raw)
+			}
+		}
+	}
+}
