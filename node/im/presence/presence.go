@@ -19,6 +19,12 @@
 // it from a negative priority), the handler calls the configured [Deliverer], which the node wires to
 // offline message delivery (XEP-0160).
 //
+// With a [Blocker] (the Blocking Command, XEP-0191), presence does not pass between an account and the
+// entities it blocks: broadcasts, unavailable presence, probe answers, directed presence and
+// subscription requests are dropped in either direction, and a user's own directed presence or
+// subscription stanza to someone it blocks gets not-acceptable. [Handler.Hide] and [Handler.Show] send
+// the presence that blocking and unblocking imply.
+//
 // To try it: log in two accounts, send <presence type="subscribe" to="b@example.com"/> from a, answer
 // <presence type="subscribed" to="a@example.com"/> from b, and watch the roster pushes and the
 // presence that a now receives from b. The tests in this package replay every row of Appendix A.
