@@ -185,3 +185,39 @@ func TestBlockingCommand(t *testing.T) {
 	b.SendRaw("<presence><show>chat</show></presence>")
 	a1.Expect("bob's presence", presenceFrom(b.JID, ""))
 }
+
+// TestBlockedSenderOfflineMessages: a message stored while the account was offline is not delivered
+// once its sender is blocked.
+func TestBlockedSenderOfflineMessages(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	tn.addUser(t, "carol@example.test", "secret-carol")
+	b := tn.login(t, "bob", "desk")
+	c := tn.login(t, "carol", "desk")
+	b.SendRaw("<message to='alice@example.test' type='chat' id='from-bob'><body>x</body></message>")
+	c.SendRaw("<message to='alice@example.test' type='chat' id='from-carol'><body>y</body></message>")
+	// Both are stored (ping round trips show the router has handled them).
+	for _, cl := range []*xmpptest.Client{b, c} {
+		cl.SendRaw("<iq type='get' id='sync' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+		cl.ExpectID("sync")
+	}
+	a := tn.login(t, "alice", "phone")
+	a.SendRaw("<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.test'/></block></iq>")
+	a.ExpectID("blk")
+	a.SendRaw("<presence/>")
+	m := a.Expect("carol's stored message", func(e *xml.Element) bool { return string(e.Name()) == "message" })
+	if id := string(m.Attr("id")); id != "from-carol" {
+		t.Fatalf("delivered %s, want only carol's message", id)
+	}
+	a.SendRaw("<iq type='get' id='after' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+	for {
+		e := a.Next()
+		if string(e.Attr("id")) == "after" {
+			break
+		}
+		if string(e.Name()) == "message" {
+			t.Fatalf("delivered %s from a blocked sender", e)
+		}
+	}
+}

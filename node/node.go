@@ -218,6 +218,9 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 	}
 	n.router.HandlePresence(pres)
 	block.SetPresence(pres)
+	if off != nil {
+		off.SetBlocker(block)
+	}
 	block.Register(n.router)
 	n.router.HandleIQ(roster.NS, roster.NewHandler(ros, pres))
 

@@ -63,11 +63,21 @@ type Options struct {
 
 // Offline stores and delivers offline messages.
 type Offline struct {
-	store Store
-	limit int
-	batch int
-	log   *slog.Logger
+	store   Store
+	limit   int
+	batch   int
+	log     *slog.Logger
+	blocker Blocker
 }
+
+// Blocker says whether an account blocks a sender (XEP-0191); a message stored before the block is
+// not delivered after it.
+type Blocker interface {
+	Blocks(ctx context.Context, owner, contact []byte) bool
+}
+
+// SetBlocker makes delivery skip (and delete) messages from senders the account now blocks.
+func (o *Offline) SetBlocker(b Blocker) { o.blocker = b }
 
 // New returns an Offline.
 func New(opts Options) (*Offline, error) {
@@ -131,6 +141,12 @@ func (o *Offline) Deliver(ctx context.Context, res *router.Resource) (more bool,
 		if sent > 0 && sent+len(m.Stanza) > o.batch {
 			more = true
 			break
+		}
+		if o.blocker != nil {
+			if from := senderOf(m.Stanza); from != nil && o.blocker.Blocks(ctx, []byte(owner), from) {
+				last = m.ID // blocked since it was stored: never delivered
+				continue
+			}
 		}
 		buf, err = AppendDelayed(buf[:0], m.Stanza, domain, m.Stored)
 		if err != nil {
@@ -246,4 +262,20 @@ func AppendDelayed(dst, stanza []byte, from string, stamp time.Time) ([]byte, er
 		return append(dst, '>'), nil
 	}
 	return append(dst, stanza[closeAt:]...), nil
+}
+
+// senderOf returns the 'from' of a stored stanza, or nil.
+func senderOf(stanza []byte) []byte {
+	d := xml.NewDecoder(xml.DefaultLimits())
+	defer d.Release()
+	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"))
+	d.Feed(stanza)
+	if _, err := d.Next(); err != nil {
+		return nil
+	}
+	tok, err := d.Next()
+	if err != nil || tok.Elem == nil {
+		return nil
+	}
+	return append([]byte(nil), tok.Elem.Attr("from")...)
 }
