@@ -550,3 +550,28 @@ func TestClientStateIndication(t *testing.T) {
 		t.Fatalf("an active client got %s", e)
 	}
 }
+
+// TestInBandRegistration: with 'vhost-register-enabled' an unauthenticated client creates an account
+// (XEP-0077) and logs in with it; without it, the request is refused.
+func TestInBandRegistration(t *testing.T) {
+	tn := startNode(t, func(c *config.Config) { c.Registration = true })
+	c := xmpptest.Dial(t, tn.plain, xmpptest.Options{Domain: "example.test"})
+	if c.Features.Child("http://jabber.org/features/iq-register", "register") == nil {
+		t.Fatal("registration is not advertised")
+	}
+	c.SendRaw("<iq type='get' id='f'><query xmlns='jabber:iq:register'/></iq>")
+	if r := c.ExpectID("f"); string(r.Attr("type")) != "result" {
+		t.Fatalf("form request answered %s", r)
+	}
+	c.SendRaw("<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>dave</username><password>secret-dave</password></query></iq>")
+	if r := c.ExpectID("r"); string(r.Attr("type")) != "result" {
+		t.Fatalf("registration answered %s", r)
+	}
+	tn.login(t, "dave", "r")
+
+	off := startNode(t, nil)
+	c2 := xmpptest.Dial(t, off.plain, xmpptest.Options{Domain: "example.test"})
+	if c2.Features.Child("http://jabber.org/features/iq-register", "register") != nil {
+		t.Fatal("registration advertised while off")
+	}
+}
