@@ -41,10 +41,12 @@ type Config struct {
 	Repo           string   // module root, to build Starling
 	StarlingBinary string   // prebuilt starling; empty builds it
 	StarlingRev    string   // git revision to build ("HEAD"); empty builds the working tree
-	Holder         load.HolderFactory
-	Log            *slog.Logger
-	Progress       io.Writer // stderr; nil draws nothing
-	Command        string    // the command line, recorded in the report
+	// StarlingPorts overrides StarlingPort and StarlingTLSPort (tests pick free ones).
+	StarlingPorts [2]int
+	Holder        load.HolderFactory
+	Log           *slog.Logger
+	Progress      io.Writer // stderr; nil draws nothing
+	Command       string    // the command line, recorded in the report
 }
 
 // Run is the record of one benchmark run, written as JSON.
@@ -127,7 +129,11 @@ func (c Config) servers() ([]peer.Server, error) {
 	for _, n := range want {
 		switch n {
 		case "starling":
-			s := peer.NewStarling(opts, c.Repo, c.StarlingBinary, StarlingPort, StarlingTLSPort)
+			port, tlsPort := StarlingPort, StarlingTLSPort
+			if c.StarlingPorts[0] != 0 {
+				port, tlsPort = c.StarlingPorts[0], c.StarlingPorts[1]
+			}
+			s := peer.NewStarling(opts, c.Repo, c.StarlingBinary, port, tlsPort)
 			s.Rev = c.StarlingRev
 			out = append(out, s)
 		case "ejabberd":

@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -58,7 +61,7 @@ func TestCIPlanOnStarling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	r, err := Execute(ctx, Config{Plan: CI(), Servers: []string{"starling"}, Dir: t.TempDir(), Repo: repo, StarlingRev: "HEAD",
-		Log: slog.New(slog.DiscardHandler)})
+		StarlingPorts: freePorts(t), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,4 +79,26 @@ func TestCIPlanOnStarling(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("scenarios without a result: %v", want)
 	}
+}
+
+// freePorts finds two free ports below the kernel's ephemeral range (where a client socket of an earlier
+// scenario could hold the port a restarted server needs), so that the test never collides with a
+// benchmark running on the fixed ports.
+func freePorts(t *testing.T) [2]int {
+	t.Helper()
+	var out [2]int
+	n := 0
+	for p := 20000 + rand.IntN(12000); n < 2 && p < 32760; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		out[n] = p
+		n++
+	}
+	if n < 2 {
+		t.Fatal("no two free ports below 32760")
+	}
+	return out
 }
