@@ -181,8 +181,8 @@ c2s {
         5223 (active: false) {}
     }
     'max-connections-per-ip' = 1000000
-    # Starling counts every SASL attempt per address (not only failures):
-    # a login benchmark makes thousands a minute from a few addresses.
+    # Only failed SASL attempts count against an address, but the harness
+    # must never be refused because of its own test accounts.
     'max-auth-attempts-per-ip' = 1048576
 }
 # In-band registration makes creating 19 000 accounts fast.
