@@ -57,7 +57,6 @@ type session struct {
 	cbTypes   []string
 	cb        func(string) ([]byte, bool)
 	authFails uint8
-	pinged    bool // a ping is out; any input clears it
 	pingSeq   uint32
 	user      string // prepared localpart once authenticated
 	res       *router.Resource
@@ -230,7 +229,6 @@ func (s *session) streamError(e *stream.Error, reason conn.Reason) error {
 
 // HandleToken implements conn.Handler.
 func (s *session) HandleToken(t xml.Token) error {
-	s.pinged = false
 	switch t.Kind {
 	case xml.StreamStart:
 		return s.onHeader(t.Elem)
@@ -267,7 +265,6 @@ func (s *session) Silent() bool {
 	if s.state != stBound || s.c.Idle() >= s.srv.opts.IdleTimeout {
 		return false
 	}
-	s.pinged = true
 	if s.srv.opts.PingWhitespace {
 		return s.c.Write([]byte(" ")) == nil
 	}

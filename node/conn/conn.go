@@ -749,10 +749,8 @@ func (c *Conn) finish(err error) {
 // wait parks until the socket is readable, asking the handler what to do at each silence period.
 func (c *Conn) wait(h Handler) error {
 	for {
-		if c.tls != nil {
-			// tls.Conn may hold a decrypted record in its own buffer; the non-blocking read above
-			// returned ErrWouldBlock only after draining it, so the socket is the truth here too.
-		}
+		// With TLS, the non-blocking read above returned ErrWouldBlock only after tls.Conn drained
+		// its own buffer, so the socket is the truth here too.
 		c.sock.TCPConn.SetReadDeadline(time.Now().Add(c.opts.Silence))
 		err := c.sock.waitReadable()
 		if err == nil {
