@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,6 +184,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Node, err er
 			}
 			n.listeners = append(n.listeners, ln)
 			n.direct = append(n.direct, l.Socket == config.SocketTLS)
+			if strings.TrimSpace(cfg.TrafficThrottling.Value) == unpoliced {
+				continue
+			}
 			if err := n.throttle.SetPort(uint16(ln.Addr().(*net.TCPAddr).Port), "c2s", c2sPolicy); err != nil {
 				return nil, err
 			}
@@ -361,8 +365,15 @@ func Check(cfg *config.Config) error {
 	return errors.Join(errs...)
 }
 
+// unpoliced is the setting that leaves a listener's connections out of the meter altogether (no counting,
+// no limits): for comparing the meter's cost, or for a node behind another policer.
+const unpoliced = "none"
+
 // ParsePolicy parses a throttling setting, reporting a bad one at its file:line:col.
 func ParsePolicy(s config.Setting) (throttle.Policy, error) {
+	if strings.TrimSpace(s.Value) == unpoliced {
+		return throttle.Policy{}, nil
+	}
 	p, err := throttle.ParsePolicy(s.Value)
 	var se *throttle.SyntaxError
 	if errors.As(err, &se) {

@@ -245,3 +245,22 @@ func TestThrottleBinDropLosesNothing(t *testing.T) {
 		t.Fatal("no drop event counted")
 	}
 }
+
+// TestUnpoliced: 'none' leaves client connections out of the meter.
+func TestUnpoliced(t *testing.T) {
+	tn := startNodeOpts(t, func(c *config.Config) {
+		c.TrafficThrottling = config.Setting{Value: "none"}
+	}, Options{ThrottleUserspace: true})
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.login(t, "alice", "r")
+	resp, err := http.Get("http://" + tn.http + "/throttle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st throttle.Status
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if len(st.Conns) != 0 {
+		t.Fatalf("an unpoliced listener's connection is metered: %+v", st.Conns)
+	}
+}
