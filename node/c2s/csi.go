@@ -3,6 +3,7 @@ package c2s
 import (
 	"bytes"
 
+	"github.com/starling-xmpp/starling/xmpp/stanza"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
@@ -89,20 +90,10 @@ func classify(e *xml.Element) (kind byte, from string) {
 
 // classifyRaw is classify for pre-serialised stanzas; it decodes only when the client is inactive and
 // the stanza might be holdable.
-func classifyRaw(b []byte) (byte, string) {
+func classifyRaw(b []byte) (kind byte, from string) {
 	if !bytes.HasPrefix(b, []byte("<presence")) && !bytes.HasPrefix(b, []byte("<message")) {
 		return 0, ""
 	}
-	d := xml.NewDecoder(xml.DefaultLimits())
-	defer d.Release()
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"))
-	d.Feed(b)
-	if _, err := d.Next(); err != nil {
-		return 0, ""
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Kind != xml.ElementKind {
-		return 0, ""
-	}
-	return classify(tok.Elem)
+	stanza.Inspect(b, func(e *xml.Element) { kind, from = classify(e) })
+	return kind, from
 }

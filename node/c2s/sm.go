@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/node/conn"
+	"github.com/starling-xmpp/starling/xmpp/stanza"
 	"github.com/starling-xmpp/starling/xmpp/stream"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
@@ -227,20 +228,15 @@ func (s *session) storeUnacked(ctx context.Context, q [][]byte) {
 // storableMessage reports whether a sent stanza is a message worth redelivering (chat or normal, with
 // a body).
 func storableMessage(raw []byte) bool {
-	d := xml.NewDecoder(xml.DefaultLimits())
-	defer d.Release()
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"))
-	d.Feed(raw)
-	if _, err := d.Next(); err != nil {
-		return false
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Kind != xml.ElementKind || string(tok.Elem.Name()) != "message" {
-		return false
-	}
-	switch string(tok.Elem.Attr("type")) {
-	case "", "normal", "chat":
-		return tok.Elem.Child("", "body") != nil
-	}
-	return false
+	ok := false
+	stanza.Inspect(raw, func(e *xml.Element) {
+		if string(e.Name()) != "message" {
+			return
+		}
+		switch string(e.Attr("type")) {
+		case "", "normal", "chat":
+			ok = e.Child("", "body") != nil
+		}
+	})
+	return ok
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/starling-xmpp/starling/node/router"
 	"github.com/starling-xmpp/starling/node/storage"
+	"github.com/starling-xmpp/starling/xmpp/stanza"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
@@ -265,17 +266,8 @@ func AppendDelayed(dst, stanza []byte, from string, stamp time.Time) ([]byte, er
 }
 
 // senderOf returns the 'from' of a stored stanza, or nil.
-func senderOf(stanza []byte) []byte {
-	d := xml.NewDecoder(xml.DefaultLimits())
-	defer d.Release()
-	d.Feed([]byte("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"))
-	d.Feed(stanza)
-	if _, err := d.Next(); err != nil {
-		return nil
-	}
-	tok, err := d.Next()
-	if err != nil || tok.Elem == nil {
-		return nil
-	}
-	return append([]byte(nil), tok.Elem.Attr("from")...)
+func senderOf(raw []byte) []byte {
+	var from []byte
+	stanza.Inspect(raw, func(e *xml.Element) { from = append([]byte(nil), e.Attr("from")...) })
+	return from
 }
