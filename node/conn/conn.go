@@ -71,8 +71,9 @@ type Conn struct {
 	flushing   bool
 	closing    bool // no more writes accepted; close once the queue is written
 	closed     bool
-	abort      bool     // reset instead of a graceful close
-	unsent     [][]byte // output never written, kept for Options.OnUnsent
+	abort      bool        // reset instead of a graceful close
+	unsent     [][]byte    // output never written, kept for Options.OnUnsent
+	closeTimer *time.Timer // CloseAfter's safety net
 	reason     Reason
 	closeDone  chan struct{}
 	flushDone  chan struct{} // non-nil while a flusher runs and someone waits for it
@@ -406,8 +407,9 @@ func (c *Conn) CloseAfter(final []byte, r Reason) {
 	}
 	c.kickLocked()
 	// A peer that does not read must not hold the connection open: the write deadline ends the
-	// flusher, and this timer ends a connection whose flusher is stuck for any other reason.
-	time.AfterFunc(c.opts.WriteTimeout, func() { c.Close(r) })
+	// flusher, and this timer ends a connection whose flusher is stuck for any other reason. It is
+	// stopped at the close, so a login rate of thousands a second does not leave as many timers.
+	c.closeTimer = time.AfterFunc(c.opts.WriteTimeout, func() { c.Close(r) })
 }
 
 // Abort resets the connection now (SO_LINGER 0): for a peer whose direction is fenced by the kernel, a
@@ -433,6 +435,9 @@ func (c *Conn) closeLocked(r Reason) {
 		return
 	}
 	c.closed = true
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
 	if c.reason == ReasonNone {
 		c.reason = r
 	}
