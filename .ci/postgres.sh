@@ -6,7 +6,9 @@
 # Safe to run again: each step checks before it acts. Runs as root on Debian 12.
 set -eu
 
-# Keep stdout for the URI alone.
+# Keep stdout for the URI alone. Every command that may leave a daemon behind (apt-get's postinst,
+# pg_createcluster, pg_ctlcluster) runs with fd 3 closed: a server that inherits it holds the caller's
+# $(...) open forever, which is how a CI run once hung for 90 minutes after "ready".
 exec 3>&1 1>&2
 
 ROLE=starling_test
@@ -17,7 +19,7 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
 	echo "postgres.sh: installing postgresql" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
-	apt-get install -y --no-install-recommends postgresql
+	apt-get install -y --no-install-recommends postgresql 3>&- </dev/null
 fi
 
 VERSION=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
@@ -25,12 +27,12 @@ VERSION=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
 # Some images install the binaries without creating the default cluster.
 if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -qx "$VERSION main"; then
 	echo "postgres.sh: creating cluster $VERSION/main" >&2
-	pg_createcluster "$VERSION" main
+	pg_createcluster "$VERSION" main 3>&- </dev/null
 fi
 
 if ! pg_ctlcluster "$VERSION" main status >/dev/null 2>&1; then
 	echo "postgres.sh: starting cluster $VERSION/main" >&2
-	pg_ctlcluster "$VERSION" main start
+	pg_ctlcluster "$VERSION" main start 3>&- </dev/null
 fi
 
 PORT=$(pg_lsclusters -h | awk -v v="$VERSION" '$1 == v && $2 == "main" {print $3}')
