@@ -1,6 +1,6 @@
 // Command starling runs and administers a Starling XMPP node.
 //
-//	starling run [--config FILE]                 run the node
+//	starling run [--config FILE] [--throttle-userspace]  run the node
 //	starling user add|passwd JID [--password P]  create an account, change its password (else read stdin)
 //	starling user del JID                        delete an account with its roster and offline messages
 //	starling user list [DOMAIN]                  list accounts
@@ -38,7 +38,9 @@ import (
 const usage = `starling: a clustered XMPP server
 
 Usage:
-  starling run [--config FILE]                  run the node
+  starling run [--config FILE] [--throttle-userspace]
+                                                run the node (--throttle-userspace: count bytes
+                                                in userspace even where eBPF can load)
   starling user add JID [--password P]          create an account (password read from stdin if not given)
   starling user passwd JID [--password P]       change an account's password
   starling user del JID                         delete an account, its roster and offline messages
@@ -142,6 +144,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", defaultConfigPath(), "configuration file")
+	// For operators comparing the two meters, and for the harness's eBPF-cost scenario: the policy is
+	// the same, only where bytes are counted changes.
+	userspace := fs.Bool("throttle-userspace", false, "count bytes in userspace even where eBPF can load")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -151,7 +156,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	log.Info("configuration loaded", "file", *path)
-	n, err := node.New(ctx, cfg, node.Options{Logger: log, Version: version()})
+	n, err := node.New(ctx, cfg, node.Options{Logger: log, Version: version(), ThrottleUserspace: *userspace})
 	if err != nil {
 		return err
 	}
