@@ -6,7 +6,10 @@
 //
 // Usage:
 //
-//	starling-bench run [-plan quick|full|ci] [-servers starling,ejabberd,prosody] [-out perf/results] [-readme perf/README.md]
+//	starling-bench run [-plan quick|full|ci] [-servers starling,ejabberd,prosody] [-groups G,...] [-out perf/results] [-readme perf/README.md]
+//
+// The ebpf-cost group (full and ci plans) runs the same scenarios against
+// Starling metered by eBPF, in userspace, and not at all.
 //	starling-bench report -in perf/results/latest.json [-out perf/results] [-readme perf/README.md]
 //
 // The logic lives in perf/bench, perf/load, perf/peer and perf/report.
@@ -75,7 +78,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	plan := fs.String("plan", "quick", "plan to run: "+strings.Join(bench.PlanNames(), ", "))
-	groups := fs.String("groups", "", "run only these groups of the plan, comma-separated (default all)")
+	groups := fs.String("groups", "", "run only these groups of the plan, comma-separated (default all; e.g. latency, ebpf-cost)")
 	servers := fs.String("servers", strings.Join(bench.ServerNames, ","), "servers to measure, comma-separated")
 	dir := fs.String("dir", "/tmp/starling-bench", "state of the private server instances (accounts are kept between runs)")
 	out := fs.String("out", "perf/results", "where results, report and plots go")

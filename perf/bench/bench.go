@@ -25,6 +25,8 @@ import (
 // to bind while a client socket of an earlier scenario held the port.
 const (
 	StarlingPort, StarlingTLSPort = 28222, 28223
+	// StarlingHTTPPort serves GET /throttle, which says which traffic meter runs.
+	StarlingHTTPPort              = 28280
 	EjabberdPort, EjabberdTLSPort = 15222, 15223
 	ProsodyPort, ProsodyTLSPort   = 25222, 25223
 )
@@ -41,8 +43,9 @@ type Config struct {
 	Repo           string   // module root, to build Starling
 	StarlingBinary string   // prebuilt starling; empty builds it
 	StarlingRev    string   // git revision to build ("HEAD"); empty builds the working tree
-	// StarlingPorts overrides StarlingPort and StarlingTLSPort (tests pick free ones).
-	StarlingPorts [2]int
+	// StarlingPorts overrides StarlingPort, StarlingTLSPort and
+	// StarlingHTTPPort (tests pick free ones).
+	StarlingPorts [3]int
 	Holder        load.HolderFactory
 	Log           *slog.Logger
 	Progress      io.Writer // stderr; nil draws nothing
@@ -67,6 +70,9 @@ type ServerInfo struct {
 	Available bool   `json:"available"`
 	Note      string `json:"note,omitempty"`
 	Endpoint  string `json:"endpoint,omitempty"`
+	// Meter is the traffic meter a Starling target ran with, as the node
+	// reported it ("ebpf", "userspace", or "none" for an unmetered target).
+	Meter string `json:"meter,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -129,11 +135,12 @@ func (c Config) servers() ([]peer.Server, error) {
 	for _, n := range want {
 		switch n {
 		case "starling":
-			port, tlsPort := StarlingPort, StarlingTLSPort
+			port, tlsPort, httpPort := StarlingPort, StarlingTLSPort, StarlingHTTPPort
 			if c.StarlingPorts[0] != 0 {
-				port, tlsPort = c.StarlingPorts[0], c.StarlingPorts[1]
+				port, tlsPort, httpPort = c.StarlingPorts[0], c.StarlingPorts[1], c.StarlingPorts[2]
 			}
 			s := peer.NewStarling(opts, c.Repo, c.StarlingBinary, port, tlsPort)
+			s.HTTPPort = httpPort
 			s.Rev = c.StarlingRev
 			out = append(out, s)
 		case "ejabberd":
@@ -184,32 +191,41 @@ func Execute(ctx context.Context, c Config) (*Run, error) {
 	if len(servers) == 0 {
 		return run, errors.New("no server can be measured here")
 	}
+	ts := newTargets(servers, run)
 	// Stop everything on every way out, including a cancelled ctx.
 	defer func() {
-		for _, s := range servers {
+		for _, s := range ts.all() {
 			if err := s.Stop(); err != nil {
 				c.Log.Error("stop server", "server", s.Name(), "err", err)
 			}
 		}
 	}()
 	env := load.Env{Accounts: peer.Accounts(c.Plan.Accounts()), Cache: sasl.NewSaltCache(0), Log: c.Log, Progress: c.Progress, Holder: c.Holder}
-	ready := map[string]bool{}
+	ready := map[string]bool{} // accounts exist, per server family
 	for _, g := range c.Plan.Groups {
 		if len(c.Groups) > 0 && !slices.Contains(c.Groups, g.Name) {
 			continue
 		}
-		for _, s := range servers {
+		for _, t := range ts.of(ctx, g) {
 			if err := ctx.Err(); err != nil {
 				return run, err
 			}
-			rs, err := runGroup(ctx, c, env, g, s, !ready[s.Name()])
-			run.Results = append(run.Results, rs...)
-			if err != nil {
-				c.Log.Error("group failed", "group", g.Name, "server", s.Name(), "err", err)
-				run.Results = append(run.Results, load.Result{Scenario: g.Name, Target: s.Name(), Error: err.Error()})
+			if t.err != nil {
+				c.Log.Warn("target unavailable", "group", g.Name, "target", t.name, "reason", t.err)
+				run.Results = append(run.Results, load.Result{Scenario: g.Name, Group: g.Name, Target: t.name, Error: t.err.Error(), Unavailable: true})
 				continue
 			}
-			ready[s.Name()] = true
+			s := t.server
+			rs, err := runGroup(ctx, c, env, g, s, !ready[t.family])
+			run.Results = append(run.Results, rs...)
+			ts.started(s, err)
+			if err != nil {
+				c.Log.Error("group failed", "group", g.Name, "server", s.Name(), "err", err)
+				run.Results = append(run.Results, load.Result{Scenario: g.Name, Group: g.Name, Target: s.Name(), Error: err.Error(),
+					Unavailable: errors.Is(err, peer.ErrUnavailable)})
+				continue
+			}
+			ready[t.family] = true
 		}
 	}
 	return run, ctx.Err()
@@ -255,6 +271,7 @@ func runGroup(ctx context.Context, c Config, env load.Env, g Group, s peer.Serve
 		}
 		res, err := sc.Run(ctx, t, env)
 		res.Version = version
+		res.Group = g.Name
 		if err != nil {
 			res.Error = err.Error()
 			c.Log.Error("scenario failed", "server", s.Name(), "scenario", sc.Name(), "variant", sc.Variant(), "err", err)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -65,8 +66,25 @@ func TestCIPlanOnStarling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"login": "logins_per_s", "throughput": "msgs_per_s", "latency": "p99_ms", "idle": "kb_per_session"}
+	key := map[string]string{"login": "logins_per_s", "throughput": "msgs_per_s", "latency": "p99_ms", "idle": "kb_per_session"}
+	want := maps.Clone(key)
+	// The eBPF-cost group: every meter measured each scenario, except eBPF
+	// without root, which must be reported unavailable (not failed).
+	cost := map[string]int{}
 	for _, res := range r.Results {
+		if res.Group == EBPFCost {
+			switch {
+			case res.Unavailable && res.Target == "starling" && os.Geteuid() != 0:
+				cost[res.Target] = 3
+			case res.Error != "":
+				t.Errorf("%s %s %s: %s", res.Target, res.Scenario, res.Variant, res.Error)
+			case res.Metrics[key[res.Scenario]] <= 0:
+				t.Errorf("%s %s: %s = %v", res.Target, res.Scenario, key[res.Scenario], res.Metrics[key[res.Scenario]])
+			default:
+				cost[res.Target]++
+			}
+			continue
+		}
 		if res.Error != "" {
 			t.Errorf("%s %s: %s", res.Scenario, res.Variant, res.Error)
 			continue
@@ -79,16 +97,34 @@ func TestCIPlanOnStarling(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("scenarios without a result: %v", want)
 	}
+	for _, name := range []string{"starling", "starling-userspace", "starling-unmetered"} {
+		if cost[name] != 3 {
+			t.Errorf("eBPF cost: %s has %d of 3 results", name, cost[name])
+		}
+	}
+	meters := map[string]string{}
+	for _, s := range r.Servers {
+		meters[s.Name] = s.Meter
+	}
+	wantMeters := map[string]string{"starling-userspace": "userspace", "starling-unmetered": "none"}
+	if os.Geteuid() == 0 {
+		wantMeters["starling"] = "ebpf"
+	}
+	for name, m := range wantMeters {
+		if meters[name] != m {
+			t.Errorf("%s ran with meter %q, want %q (servers: %+v)", name, meters[name], m, r.Servers)
+		}
+	}
 }
 
-// freePorts finds two free ports below the kernel's ephemeral range (where a client socket of an earlier
+// freePorts finds three free ports below the kernel's ephemeral range (where a client socket of an earlier
 // scenario could hold the port a restarted server needs), so that the test never collides with a
 // benchmark running on the fixed ports.
-func freePorts(t *testing.T) [2]int {
+func freePorts(t *testing.T) [3]int {
 	t.Helper()
-	var out [2]int
+	var out [3]int
 	n := 0
-	for p := 20000 + rand.IntN(12000); n < 2 && p < 32760; p++ {
+	for p := 20000 + rand.IntN(12000); n < len(out) && p < 32760; p++ {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
 			continue
@@ -97,8 +133,8 @@ func freePorts(t *testing.T) [2]int {
 		out[n] = p
 		n++
 	}
-	if n < 2 {
-		t.Fatal("no two free ports below 32760")
+	if n < len(out) {
+		t.Fatal("no three free ports below 32760")
 	}
 	return out
 }

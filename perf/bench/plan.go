@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/perf/load"
+	"github.com/starling-xmpp/starling/perf/peer"
 	"github.com/starling-xmpp/starling/perf/xmppclient"
 )
 
@@ -24,6 +25,22 @@ type Plan struct {
 type Group struct {
 	Name      string
 	Scenarios []load.Scenario
+	// Targets, when set, are what the group measures instead of the run's
+	// servers: other ways of running them (Starling with each traffic
+	// meter; clusters later), each started fresh in turn.
+	Targets []TargetSpec
+}
+
+// EBPFCost is the group that runs the same scenarios against Starling with
+// each traffic meter: the cost of the eBPF accounting.
+const EBPFCost = "ebpf-cost"
+
+// meterTargets are Starling counted by eBPF (required: a node that fell
+// back to userspace is reported unavailable), in userspace, and not at all.
+var meterTargets = []TargetSpec{
+	{Server: "starling", Meter: peer.MeterEBPF},
+	{Server: "starling", Meter: peer.MeterUserspace},
+	{Server: "starling", Meter: peer.MeterNone},
 }
 
 // Accounts is the number of test accounts the plan needs.
@@ -126,6 +143,15 @@ func Full() Plan {
 		Group{Name: "idle-tls", Scenarios: []load.Scenario{
 			&load.Idle{Steps: []int{1000, 5000}, PerProcess: 9500, Security: xmppclient.StartTLS, Mechanism: "PLAIN", Settle: 3 * time.Second, SourceIPs: idleIPs},
 		}},
+		// The same client against Starling metered by eBPF, in userspace, and
+		// not at all (limits are 0 in both metered cases: only counting costs).
+		Group{Name: EBPFCost, Targets: meterTargets, Scenarios: []load.Scenario{
+			&load.Throughput{Messages: msgs(100, 2*time.Second, 10*time.Second), Window: 16},
+			&load.Throughput{Messages: msgs(100, 2*time.Second, 10*time.Second), Window: 64},
+			&load.Latency{Messages: msgs(100, 2*time.Second, 10*time.Second), Rate: 5000},
+			&load.Latency{Messages: msgs(100, 2*time.Second, 10*time.Second), Rate: 10000},
+			login("SCRAM-SHA-256", xmppclient.Plain, 16, 1000, 100000, 8*time.Second),
+		}},
 	)}
 }
 
@@ -137,6 +163,13 @@ func CI() Plan {
 			&load.Throughput{Messages: msgs(5, 300*time.Millisecond, time.Second), Window: 4},
 			&load.Latency{Messages: msgs(5, 300*time.Millisecond, time.Second), Rate: 500},
 			&load.Idle{Steps: []int{50, 100}, PerProcess: 60, Security: xmppclient.Plain, Mechanism: "SCRAM-SHA-1", Settle: 500 * time.Millisecond, SourceIPs: idleIPs},
+		}},
+		// Every meter starts, is verified, and carries a little traffic; the
+		// eBPF one is reported unavailable when the run is not root.
+		{Name: EBPFCost, Targets: meterTargets, Scenarios: []load.Scenario{
+			&load.Throughput{Messages: msgs(5, 200*time.Millisecond, 500*time.Millisecond), Window: 4},
+			&load.Latency{Messages: msgs(5, 200*time.Millisecond, 500*time.Millisecond), Rate: 500},
+			login("SCRAM-SHA-256", xmppclient.Plain, 2, 20, 200, time.Second),
 		}},
 	}}
 }

@@ -93,12 +93,15 @@ type Scenario interface {
 
 // Result is one scenario's measurement of one target.
 type Result struct {
-	Scenario string             `json:"scenario"`
-	Variant  string             `json:"variant"`
-	Target   string             `json:"target"`
-	Version  string             `json:"version,omitempty"`
-	Seconds  float64            `json:"seconds"` // length of the measured window
-	Metrics  map[string]float64 `json:"metrics"`
+	Scenario string `json:"scenario"`
+	// Group is the plan's group that measured it: groups that compare ways
+	// of running one server (the eBPF cost) get a section of their own.
+	Group   string             `json:"group,omitempty"`
+	Variant string             `json:"variant"`
+	Target  string             `json:"target"`
+	Version string             `json:"version,omitempty"`
+	Seconds float64            `json:"seconds"` // length of the measured window
+	Metrics map[string]float64 `json:"metrics"`
 	// Points are series a plot draws (memory per session at each step,
 	// latency at each percentile).
 	Points []Point `json:"points,omitempty"`
@@ -111,6 +114,9 @@ type Result struct {
 	// ErrorSample is the first of Errors, to tell what went wrong.
 	ErrorSample string `json:"error_sample,omitempty"`
 	Error       string `json:"error,omitempty"`
+	// Unavailable marks an Error that says the target cannot run here
+	// (e.g. the eBPF meter without root): reported, not a failed run.
+	Unavailable bool `json:"unavailable,omitempty"`
 }
 
 // Point is one (x, y) of a series.

@@ -3,8 +3,12 @@ package peer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +22,27 @@ import (
 	"github.com/starling-xmpp/starling/perf/xmppclient"
 )
 
+// Meter is how a Starling node counts its client connections' bytes: the
+// eBPF-cost scenario runs the same load against each and compares.
+type Meter string
+
+// The meters a Starling target can run with.
+const (
+	// MeterDefault is the node as deployed: the zero-limit policy, counted
+	// by eBPF when the node can load it (root), else in userspace. The mode
+	// is recorded, not required.
+	MeterDefault Meter = ""
+	// MeterEBPF is MeterDefault that must run the eBPF meter: a node that
+	// fell back to userspace is reported unavailable, not mislabelled.
+	MeterEBPF Meter = "ebpf"
+	// MeterUserspace is the same policy counted in userspace
+	// (`starling run --throttle-userspace`), even as root.
+	MeterUserspace Meter = "userspace"
+	// MeterNone leaves client connections out of the meter altogether
+	// ('cm-traffic-throttling' = 'none').
+	MeterNone Meter = "none"
+)
+
 // Starling is a Starling node built from the repository and started as
 // `starling run --config FILE` with a configuration the harness writes.
 type Starling struct {
@@ -26,6 +51,11 @@ type Starling struct {
 	binary   string // prebuilt binary; empty: build from repo
 	dir      string
 	c2s, tls int
+	// HTTPPort is the node's HTTP listener (GET /throttle tells which meter
+	// runs); 0 leaves it off, and the meter cannot be verified.
+	HTTPPort int
+	meter    Meter
+	mode     string // the meter mode the running node reported
 	proc     process
 	built    string
 	// Rev, when set, builds that git revision of repo (exported with git
@@ -42,8 +72,31 @@ func NewStarling(opts Options, repo, binary string, c2sPort, tlsPort int) *Starl
 	return &Starling{opts: opts, repo: repo, binary: binary, dir: filepath.Join(opts.Dir, "starling"), c2s: c2sPort, tls: tlsPort}
 }
 
-// Name implements Server.
-func (s *Starling) Name() string { return "starling" }
+// WithMeter returns another target on the same binary, state, accounts and
+// ports that runs with meter m. The two must not run at the same time.
+func (s *Starling) WithMeter(m Meter) *Starling {
+	return &Starling{opts: s.opts, repo: s.repo, binary: s.binary, dir: s.dir, c2s: s.c2s, tls: s.tls, HTTPPort: s.HTTPPort,
+		meter: m, built: s.built, Rev: s.Rev, rev: s.rev}
+}
+
+// Name implements Server: "starling", "starling-userspace" or
+// "starling-unmetered" (results name the meter the target ran with).
+func (s *Starling) Name() string {
+	switch s.meter {
+	case MeterUserspace:
+		return "starling-userspace"
+	case MeterNone:
+		return "starling-unmetered"
+	}
+	return "starling"
+}
+
+// Meter is the meter the target asks for.
+func (s *Starling) Meter() Meter { return s.meter }
+
+// MeterMode is the meter the node reported at its last start ("ebpf" or
+// "userspace"), or "" when it was not read.
+func (s *Starling) MeterMode() string { return s.mode }
 
 // Domain implements Server.
 func (s *Starling) Domain() string { return s.opts.domain() }
@@ -68,6 +121,15 @@ var ErrUnavailable = errors.New("target unavailable")
 func (s *Starling) Check(ctx context.Context) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("starling state dir: %w", err)
+	}
+	if s.meter == MeterEBPF && os.Geteuid() != 0 {
+		return fmt.Errorf("%s: %w: the eBPF meter needs root (this run is uid %d)", s.Name(), ErrUnavailable, os.Geteuid())
+	}
+	if s.meter != MeterDefault && s.HTTPPort == 0 {
+		return fmt.Errorf("%s: no HTTP port to read the meter mode from", s.Name())
+	}
+	if s.built != "" {
+		return nil // built for another meter of the same tree
 	}
 	if s.binary != "" {
 		if _, err := os.Stat(s.binary); err != nil {
@@ -161,9 +223,12 @@ dataSource {
 logging {
     rootLevel = 'WARNING'
 }
-# No throttling: the server's own speed is measured, not a policy.
+{{if .Unmetered}}# Client connections left out of the traffic meter altogether.
+'cm-traffic-throttling' = 'none'
+{{else}}# No limits (0 is unlimited): the server's own speed is measured, not a
+# policy. Client connections are still counted by the traffic meter.
 'cm-traffic-throttling' = 'xmpp:0:0:disc,bin:0:0:disc'
-'tls-cert-file' = '{{.Dir}}/cert.pem'
+{{end}}'tls-cert-file' = '{{.Dir}}/cert.pem'
 'tls-key-file' = '{{.Dir}}/key.pem'
 c2s {
     connections {
@@ -187,7 +252,12 @@ c2s {
 }
 # In-band registration makes creating 19 000 accounts fast.
 'vhost-register-enabled' = true
-`))
+{{if .HTTP}}# GET /throttle says which traffic meter runs.
+http () {
+    port = {{.HTTP}}
+    ifc = [ '127.0.0.1' ]
+}
+{{end}}`))
 
 func (s *Starling) configPath() string { return filepath.Join(s.dir, "config.tdsl") }
 
@@ -208,7 +278,8 @@ func (s *Starling) writeConfig() error {
 		return err
 	}
 	var b bytes.Buffer
-	if err := starlingConfig.Execute(&b, map[string]any{"Domain": s.Domain(), "Dir": s.dir, "Data": s.dataDir(), "C2S": s.c2s, "TLS": s.tls}); err != nil {
+	if err := starlingConfig.Execute(&b, map[string]any{"Domain": s.Domain(), "Dir": s.dir, "Data": s.dataDir(), "C2S": s.c2s, "TLS": s.tls,
+		"HTTP": s.HTTPPort, "Unmetered": s.meter == MeterNone}); err != nil {
 		return fmt.Errorf("starling config: %w", err)
 	}
 	if err := os.WriteFile(s.configPath(), b.Bytes(), 0o644); err != nil {
@@ -229,12 +300,112 @@ func (s *Starling) Start(ctx context.Context) error {
 	}
 	logPath := filepath.Join(s.dir, "starling.log")
 	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + s.dir}
-	if err := s.proc.start([]string{s.built, "run", "--config", s.configPath()}, env, s.dir, "", logPath); err != nil {
-		return fmt.Errorf("start starling: %w", err)
+	argv := []string{s.built, "run", "--config", s.configPath()}
+	if s.meter == MeterUserspace {
+		argv = append(argv, "--throttle-userspace")
+	}
+	s.mode = ""
+	if err := s.proc.start(argv, env, s.dir, "", logPath); err != nil {
+		return fmt.Errorf("start %s: %w", s.Name(), err)
 	}
 	if err := waitReady(ctx, &s.proc, s.Endpoint(xmppclient.Plain).Addr, s.Domain(), logPath); err != nil {
 		s.proc.stop(5 * time.Second)
-		return fmt.Errorf("start starling: %w", err)
+		return fmt.Errorf("start %s: %w", s.Name(), err)
+	}
+	if s.HTTPPort == 0 {
+		return nil
+	}
+	if err := s.verifyMeter(ctx); err != nil {
+		s.proc.stop(5 * time.Second)
+		return fmt.Errorf("start %s: %w", s.Name(), err)
+	}
+	return nil
+}
+
+// meterStatus is the part of GET /throttle (node/throttle.Status) read here.
+type meterStatus struct {
+	Mode   string `json:"mode"`
+	Reason string `json:"reason"`
+	Conns  []struct {
+		Port uint16 `json:"port"`
+	} `json:"connections"`
+}
+
+func (s *Starling) readMeter(ctx context.Context) (meterStatus, error) {
+	var st meterStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(s.HTTPPort)+"/throttle", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("read the traffic meter: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return st, fmt.Errorf("read the traffic meter: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("GET /throttle: %s: %.200s", resp.Status, b)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("GET /throttle: %w", err)
+	}
+	if st.Mode == "" {
+		return st, errors.New("GET /throttle: no meter mode in the answer")
+	}
+	return st, nil
+}
+
+// verifyMeter checks that the node runs the meter the target's name says:
+// it holds one client stream open (the server answered, so it tracked the
+// socket), reads GET /throttle, and looks for that connection in the meter.
+func (s *Starling) verifyMeter(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", s.Endpoint(xmppclient.Plain).Addr)
+	if err != nil {
+		return fmt.Errorf("verify the meter: %w", err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	open := "<?xml version='1.0'?><stream:stream to='" + s.Domain() + "' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+	if _, err := io.WriteString(c, open); err != nil {
+		return fmt.Errorf("verify the meter: open a stream: %w", err)
+	}
+	if _, err := c.Read(make([]byte, 64)); err != nil {
+		return fmt.Errorf("verify the meter: no stream header: %w", err)
+	}
+	st, err := s.readMeter(ctx)
+	if err != nil {
+		return err
+	}
+	s.mode = st.Mode
+	tracked := false
+	for _, cs := range st.Conns {
+		tracked = tracked || int(cs.Port) == s.c2s
+	}
+	switch s.meter {
+	case MeterEBPF:
+		if st.Mode != "ebpf" {
+			return fmt.Errorf("%w: the node runs the %s meter, not eBPF (%s)", ErrUnavailable, st.Mode, st.Reason)
+		}
+	case MeterUserspace:
+		if st.Mode != "userspace" {
+			return fmt.Errorf("asked for the userspace meter, the node runs %s", st.Mode)
+		}
+	case MeterNone:
+		if tracked {
+			return fmt.Errorf("'cm-traffic-throttling' = 'none', yet the %s meter counts a client connection on port %d", st.Mode, s.c2s)
+		}
+		return nil
+	}
+	if !tracked {
+		return fmt.Errorf("the %s meter does not count the client connection on port %d", st.Mode, s.c2s)
 	}
 	return nil
 }

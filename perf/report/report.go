@@ -132,7 +132,7 @@ func Write(dir, readme string, r *bench.Run) ([]string, error) {
 func Failed(r *bench.Run) error {
 	var errs []error
 	for _, res := range r.Results {
-		if res.Error != "" && !strings.Contains(res.Error, "not offered by the server") {
+		if res.Error != "" && !res.Unavailable && !strings.Contains(res.Error, "not offered by the server") {
 			errs = append(errs, fmt.Errorf("%s %s %s: %s", res.Target, res.Scenario, res.Variant, res.Error))
 		}
 	}
@@ -172,9 +172,9 @@ func Markdown(r *bench.Run, plots []string, prefix string) string {
 	fmt.Fprintf(&b, "Machine: %d × %s, %s memory, kernel %s, %s, %s, open-files limit %s. "+
 		"The load generator runs on the same cores as the server; its CPU time is shown next to each figure.\n\n",
 		m.NProc, orDash(m.Model), orDash(m.MemTotal), orDash(m.Kernel), orDash(m.OS), m.Go, orDash(m.NoFile))
-	b.WriteString("| server | version | measured | endpoint | note |\n| --- | --- | --- | --- | --- |\n")
+	b.WriteString("| server | version | measured | endpoint | traffic meter | note |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, s := range r.Servers {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.Name, cell(s.Version), yesNo(s.Available), s.Endpoint, cell(firstLine(s.Note)))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.Name, cell(s.Version), yesNo(s.Available), s.Endpoint, orDash(s.Meter), cell(firstLine(s.Note)))
 	}
 	b.WriteString("\n")
 	names := targets(r)
@@ -204,6 +204,7 @@ func Markdown(r *bench.Run, plots []string, prefix string) string {
 			}
 		}
 	}
+	meterCost(&b, r)
 	var failed []string
 	for _, res := range r.Results {
 		if res.Error != "" {
@@ -242,7 +243,9 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 func targets(r *bench.Run) []string {
 	seen := map[string]bool{}
 	for _, res := range r.Results {
-		seen[res.Target] = true
+		if res.Group != bench.EBPFCost {
+			seen[res.Target] = true
+		}
 	}
 	var out []string
 	for _, n := range bench.ServerNames {
@@ -259,10 +262,12 @@ func targets(r *bench.Run) []string {
 	return append(out, rest...)
 }
 
+// byScenario returns the side-by-side results of a scenario: those of
+// groups with a section of their own (the eBPF cost) are left out.
 func byScenario(r *bench.Run, sc string) []load.Result {
 	var out []load.Result
 	for _, res := range r.Results {
-		if res.Scenario == sc {
+		if res.Scenario == sc && res.Group != bench.EBPFCost {
 			out = append(out, res)
 		}
 	}

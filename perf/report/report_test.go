@@ -106,3 +106,74 @@ func TestWriteAndReadme(t *testing.T) {
 		t.Errorf("Failed = %v; want the ejabberd failure only", err)
 	}
 }
+
+func TestMeterCost(t *testing.T) {
+	tp := func(target string, rate, cpu float64) load.Result {
+		return load.Result{Scenario: "throughput", Group: bench.EBPFCost, Variant: "pairs=100 window=16 plain", Target: target, Seconds: 10,
+			ServerCPU: 5, Metrics: map[string]float64{"msgs_per_s": rate, "p99_ms": 2, "server_cpu_us_per_msg": cpu}}
+	}
+	tests := []struct {
+		name    string
+		results []load.Result
+		want    []string
+		notWant []string
+		failed  bool
+	}{
+		{
+			name: "all three meters",
+			results: []load.Result{tp("starling", 500000, 2.2), tp("starling-userspace", 400000, 2.5), tp("starling-unmetered", 550000, 2),
+				// The side-by-side tables must not pick up the group's results.
+				{Scenario: "throughput", Variant: "pairs=100 window=16 plain", Target: "starling", Metrics: map[string]float64{"msgs_per_s": 1}}},
+			want: []string{
+				"### Cost of the eBPF accounting",
+				"| scenario / metric | eBPF | userspace | unmetered | eBPF ÷ unmetered | userspace ÷ unmetered |",
+				"| throughput `pairs=100 window=16 plain` messages/s | 500000 | 400000 | 550000 | ×0.91 | ×0.73 |",
+				"| throughput `pairs=100 window=16 plain` server CPU µs/msg | 2.20 | 2.50 | 2.00 | ×1.10 | ×1.25 |",
+				"| `pairs=100 window=16 plain` messages/s | 1.00 |",
+			},
+			notWant: []string{"starling-unmetered |", "unavailable"},
+		},
+		{
+			name: "eBPF unavailable without root",
+			results: []load.Result{tp("starling-userspace", 400000, 2.5), tp("starling-unmetered", 550000, 2),
+				{Scenario: bench.EBPFCost, Group: bench.EBPFCost, Target: "starling", Error: "starling: target unavailable: the eBPF meter needs root", Unavailable: true}},
+			want: []string{
+				"| throughput `pairs=100 window=16 plain` messages/s | unavailable | 400000 | 550000 | — | ×0.73 |",
+				"- eBPF (starling) unavailable: starling: target unavailable: the eBPF meter needs root",
+			},
+		},
+		{
+			name:    "a metered target failed",
+			results: []load.Result{tp("starling-unmetered", 550000, 2), {Scenario: "throughput", Group: bench.EBPFCost, Variant: "pairs=100 window=16 plain", Target: "starling-userspace", Error: "boom"}},
+			want:    []string{"| throughput `pairs=100 window=16 plain` messages/s | — | failed | 550000 | — | — |"},
+			failed:  true,
+		},
+		{
+			name: "a metered target did not start",
+			results: []load.Result{tp("starling-unmetered", 550000, 2),
+				{Scenario: bench.EBPFCost, Group: bench.EBPFCost, Target: "starling-userspace", Error: "start starling-userspace: server exited"}},
+			want:    []string{"| throughput `pairs=100 window=16 plain` messages/s | — | failed | 550000 | — | — |"},
+			notWant: []string{"ebpf-cost ``"},
+			failed:  true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &bench.Run{Plan: "full", Results: tc.results}
+			md := Markdown(r, nil, "")
+			for _, w := range tc.want {
+				if !strings.Contains(md, w) {
+					t.Errorf("markdown lacks %q\n%s", w, md)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(md, w) {
+					t.Errorf("markdown has %q\n%s", w, md)
+				}
+			}
+			if err := Failed(r); (err != nil) != tc.failed {
+				t.Errorf("Failed = %v, want failure %v", err, tc.failed)
+			}
+		})
+	}
+}

@@ -1,0 +1,133 @@
+package report
+
+import (
+	"fmt"
+
+	"slices"
+	"strings"
+
+	"github.com/starling-xmpp/starling/perf/bench"
+	"github.com/starling-xmpp/starling/perf/load"
+)
+
+// meterColumns are the eBPF-cost table's columns: Starling with each
+// traffic meter, the unmetered one last (the ratios divide by it).
+var meterColumns = []struct{ target, label string }{
+	{"starling", "eBPF"},
+	{"starling-userspace", "userspace"},
+	{"starling-unmetered", "unmetered"},
+}
+
+// costMetrics are the rows per scenario: the headline figure and the
+// server's CPU per unit of work, which contention changes far less.
+var costMetrics = map[string][]metric{
+	"throughput": {
+		{"msgs_per_s", "messages/s", true},
+		{"p99_ms", "p99 ms", false},
+		{"server_cpu_us_per_msg", "server CPU µs/msg", false},
+	},
+	"latency": {
+		{"p50_ms", "p50 ms", false},
+		{"p99_ms", "p99 ms", false},
+		{"sent_p50_ms", "p50 ms from the actual send", false},
+		{"server_cpu_us_per_msg", "server CPU µs/msg", false},
+	},
+	"login": {
+		{"logins_per_s", "logins/s", true},
+		{"p99_ms", "p99 ms", false},
+		{"server_cpu_us_per_login", "server CPU µs/login", false},
+	},
+}
+
+// meterCost renders the eBPF-cost group: per scenario, the figure with each
+// meter and the ratio of each metered one to the unmetered one.
+func meterCost(b *strings.Builder, r *bench.Run) {
+	var rs []load.Result
+	unavailable := map[string]string{}
+	failed := map[string]bool{} // the target did not start: no scenario ran
+	for _, res := range r.Results {
+		switch {
+		case res.Group != bench.EBPFCost:
+		case res.Unavailable:
+			unavailable[res.Target] = firstLine(res.Error)
+		case costMetrics[res.Scenario] == nil:
+			failed[res.Target] = true
+		default:
+			rs = append(rs, res)
+		}
+	}
+	if len(rs) == 0 && len(unavailable) == 0 && len(failed) == 0 {
+		return
+	}
+	b.WriteString("### Cost of the eBPF accounting (the same client, Starling with each traffic meter)\n\n")
+	b.WriteString("Limits are 0 (unlimited) in the metered cases, so only the counting costs; the unmetered node " +
+		"leaves client connections out of the meter ('cm-traffic-throttling' = 'none'). Each node's meter was " +
+		"read from its `GET /throttle` after start.\n\n")
+	cols := []string{"scenario / metric"}
+	for _, c := range meterColumns {
+		cols = append(cols, c.label)
+	}
+	cols = append(cols, "eBPF ÷ unmetered", "userspace ÷ unmetered")
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|" + strings.Repeat(" --- |", len(cols)) + "\n")
+	var order []string // "scenario\x00variant" in first-seen order
+	for _, res := range rs {
+		k := res.Scenario + "\x00" + res.Variant
+		if !slices.Contains(order, k) {
+			order = append(order, k)
+		}
+	}
+	base := meterColumns[len(meterColumns)-1].target
+	for _, k := range order {
+		sc, v, _ := strings.Cut(k, "\x00")
+		for _, m := range costMetrics[sc] {
+			row := []string{fmt.Sprintf("%s `%s` %s", sc, v, m.label)}
+			vals := map[string]float64{}
+			for _, c := range meterColumns {
+				res, ok := findIn(rs, sc, v, c.target)
+				x, s := value(res, ok, m.key)
+				switch {
+				case ok:
+				case unavailable[c.target] != "":
+					s = "unavailable"
+				case failed[c.target]:
+					s = "failed"
+				}
+				vals[c.target] = x
+				row = append(row, s)
+			}
+			for _, c := range meterColumns[:len(meterColumns)-1] {
+				row = append(row, ratio(vals[c.target], vals[base]))
+			}
+			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		}
+		row := []string{fmt.Sprintf("%s `%s` server / generator CPU s (load avg)", sc, v)}
+		for _, c := range meterColumns {
+			res, ok := findIn(rs, sc, v, c.target)
+			if !ok || res.Error != "" {
+				row = append(row, "—")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.2f / %.2f in %.1f s (%.1f)", res.ServerCPU, res.GeneratorCPU, res.Seconds, res.Metrics["loadavg_1m"]))
+		}
+		row = append(row, "", "")
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	b.WriteString("\n")
+	for _, c := range meterColumns {
+		if why := unavailable[c.target]; why != "" {
+			fmt.Fprintf(b, "- %s (%s) unavailable: %s\n", c.label, c.target, why)
+		}
+	}
+	if len(unavailable) > 0 {
+		b.WriteString("\n")
+	}
+}
+
+func findIn(rs []load.Result, scenario, variant, target string) (load.Result, bool) {
+	for _, r := range rs {
+		if r.Scenario == scenario && r.Variant == variant && r.Target == target {
+			return r, true
+		}
+	}
+	return load.Result{}, false
+}
