@@ -10,6 +10,7 @@
 //
 // The ebpf-cost group (full and ci plans) runs the same scenarios against
 // Starling metered by eBPF, in userspace, and not at all.
+//
 //	starling-bench report -in perf/results/latest.json [-out perf/results] [-readme perf/README.md]
 //
 // The logic lives in perf/bench, perf/load, perf/peer and perf/report.
