@@ -7,11 +7,10 @@
 // Usage:
 //
 //	starling-bench run [-plan quick|full|ci] [-servers starling,ejabberd,prosody] [-groups G,...] [-out perf/results] [-readme perf/README.md]
+//	starling-bench report -in perf/results/latest.json [-out perf/results] [-readme perf/README.md]
 //
 // The ebpf-cost group (full and ci plans) runs the same scenarios against
 // Starling metered by eBPF, in userspace, and not at all.
-//
-//	starling-bench report -in perf/results/latest.json [-out perf/results] [-readme perf/README.md]
 //
 // The logic lives in perf/bench, perf/load, perf/peer and perf/report.
 package main
