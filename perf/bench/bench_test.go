@@ -138,3 +138,20 @@ func freePorts(t *testing.T) [3]int {
 	}
 	return out
 }
+
+func TestAccountsOfSelectedGroups(t *testing.T) {
+	tests := []struct {
+		groups []string
+		want   int
+	}{
+		{nil, 19000},
+		{[]string{"latency"}, 200},
+		{[]string{EBPFCost}, 1000},
+		{[]string{"latency", "idle"}, 19000},
+	}
+	for _, tc := range tests {
+		if got := (Config{Plan: Full(), Groups: tc.groups}).accounts(); got != tc.want {
+			t.Errorf("groups %v: %d accounts, want %d", tc.groups, got, tc.want)
+		}
+	}
+}
