@@ -31,6 +31,7 @@ import (
 	"github.com/starling-xmpp/starling/node/accounts"
 	"github.com/starling-xmpp/starling/node/config"
 	"github.com/starling-xmpp/starling/node/config/tdsl"
+	"github.com/starling-xmpp/starling/node/memtune"
 	"github.com/starling-xmpp/starling/node/storage/backend"
 	"github.com/starling-xmpp/starling/node/throttle"
 )
@@ -160,6 +161,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go memtune.Run(tctx, memtune.Options{Log: log}, os.Getenv("GOGC"))
 	return n.Run(ctx)
 }
 
