@@ -86,6 +86,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	repo := fs.String("repo", ".", "repository root to build Starling from")
 	bin := fs.String("starling-bin", "", "prebuilt starling binary (default: build ./cmd/starling)")
 	rev := fs.String("starling-rev", "HEAD", "git revision of Starling to build; empty builds the working tree as it is")
+	pacing := fs.String("pacing", "thread", "how the latency scenario's sender waits for each send time: thread (one sender on its own thread, exact sleeps), spin (one sender, Go timer then yield), timers (a Go timer per pair, the old generator)")
 	verbose := fs.Bool("v", false, "log every step")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +94,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p, err := bench.ByName(*plan)
 	if err != nil {
 		return err
+	}
+	pace, err := load.ParsePacing(*pacing)
+	if err != nil {
+		return err
+	}
+	for _, g := range p.Groups {
+		for _, sc := range g.Scenarios {
+			if l, ok := sc.(*load.Latency); ok {
+				l.Pacing = pace
+			}
+		}
 	}
 	level := slog.LevelInfo
 	if !*verbose {

@@ -5,12 +5,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/starling-xmpp/starling/perf/hist"
 	"github.com/starling-xmpp/starling/perf/peer"
 	"github.com/starling-xmpp/starling/perf/xmppclient"
 	"github.com/starling-xmpp/starling/xmpp/sasl"
+	"github.com/starling-xmpp/starling/xmpp/xml"
 	"go.uber.org/goleak"
 )
 
@@ -99,24 +104,110 @@ func TestThroughput(t *testing.T) {
 }
 
 func TestLatencyOpenLoop(t *testing.T) {
-	env := testEnv(4)
+	for _, pacing := range []Pacing{PaceThread, PaceSpin, PaceTimers} {
+		t.Run(pacing.String(), func(t *testing.T) {
+			env := testEnv(6)
+			f := newFakeServer(t, env.Accounts)
+			f.dropEvery = 50
+			s := &Latency{Messages: Messages{Pairs: 3, Security: xmppclient.Plain, Mechanism: "PLAIN", Payload: 16,
+				Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: 300 * time.Millisecond}, Rate: 1000, Pacing: pacing}
+			res, err := s.Run(context.Background(), f.target(), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// About 1000 messages meant for the window; every 50th routed one is dropped.
+			if r := res.Metrics["achieved_rate"]; r < 900 || r > 1100 {
+				t.Errorf("achieved rate %v, want about 1000", r)
+			}
+			if l := res.Metrics["lost"]; l < 15 || l > 30 {
+				t.Errorf("lost %v, want about 24 (1 in 50 of 1200)", l)
+			}
+			if len(res.Points) != len(Percentiles) || res.Metrics["p99_ms"] < res.Metrics["p50_ms"] || res.Metrics["p50_ms"] <= 0 {
+				t.Errorf("bad percentiles %v", res.Metrics)
+			}
+			// The generator's lateness is part of the latency from the intended time, never more.
+			late, ok := res.Metrics["pace_p50_ms"]
+			if !ok || late < 0 || late > res.Metrics["p50_ms"] || res.Metrics["pace_max_ms"] < res.Metrics["pace_p99_ms"] {
+				t.Errorf("pacing lateness %v (p50 %v)", res.Metrics, res.Metrics["p50_ms"])
+			}
+			if (pacing == PaceThread) != !strings.Contains(res.Variant, "pacing=") {
+				t.Errorf("variant %q for pacing %v", res.Variant, pacing)
+			}
+		})
+	}
+}
+
+// TestSendAllSchedule checks the one-sender schedule: message k of the
+// total rate goes to pair k mod n, each stamped with its intended time, and
+// a late wake-up sends every message due at once (none skipped).
+func TestSendAllSchedule(t *testing.T) {
+	const pairs, rate = 3, 1000.0
+	env := testEnv(2 * pairs)
 	f := newFakeServer(t, env.Accounts)
-	f.dropEvery = 50
-	s := &Latency{Messages: Messages{Pairs: 2, Security: xmppclient.Plain, Mechanism: "PLAIN", Payload: 16,
-		Warmup: 200 * time.Millisecond, Duration: time.Second, Drain: 300 * time.Millisecond}, Rate: 1000}
-	res, err := s.Run(context.Background(), f.target(), env)
+	s := &Latency{Messages: Messages{Pairs: pairs, Security: xmppclient.Plain, Mechanism: "PLAIN", Duration: 30 * time.Millisecond}, Rate: rate}
+	ps, err := s.setup(context.Background(), f.target(), env, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// About 1000 messages meant for the window; every 50th routed one is dropped.
-	if r := res.Metrics["achieved_rate"]; r < 900 || r > 1100 {
-		t.Errorf("achieved rate %v, want about 1000", r)
+	defer closePairs(ps)
+	clk := newClock()
+	// A waiter that oversleeps: every wake-up is at least 5 ms late.
+	w := waiterFunc(func(ctx context.Context, at int64) error {
+		for clk.now() < at+int64(5*time.Millisecond) {
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	var late hist.Histogram
+	var inWindow atomic.Int64
+	if err := s.sendAll(context.Background(), ps, w, clk, &late, &inWindow); err != nil {
+		t.Fatal(err)
 	}
-	if l := res.Metrics["lost"]; l < 15 || l > 30 {
-		t.Errorf("lost %v, want about 24 (1 in 50 of 1200)", l)
+	if inWindow.Load() != 30 || late.Count() != 30 {
+		t.Fatalf("%d messages in the window, %d lateness samples; want 30", inWindow.Load(), late.Count())
 	}
-	if len(res.Points) != len(Percentiles) || res.Metrics["p99_ms"] < res.Metrics["p50_ms"] || res.Metrics["p50_ms"] <= 0 {
-		t.Errorf("bad percentiles %v", res.Metrics)
+	// A wake-up sends every message due, each as late as it is (5 ms for the first of a batch).
+	if l := time.Duration(late.Max()); l < 5*time.Millisecond {
+		t.Errorf("lateness max %v, want at least the 5 ms oversleep", l)
+	}
+	for i, p := range ps {
+		if p.sent.Load() != 10 {
+			t.Errorf("pair %d: sent %d, want 10", i, p.sent.Load())
+		}
+		p.rcv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for j := 0; j < 10; {
+			tok, err := p.rcv.Next()
+			if err != nil {
+				t.Fatalf("pair %d: %v after %d messages", i, err, j)
+			}
+			if tok.Kind != xml.ElementKind || string(tok.Elem.Name()) != "message" {
+				continue
+			}
+			a, b, _ := strings.Cut(string(tok.Elem.Attr("id")), ".")
+			intended, _ := strconv.ParseInt(a, 10, 64)
+			sent, err := strconv.ParseInt(b, 10, 64)
+			want := int64(float64(i+pairs*j) * float64(time.Second) / rate)
+			if err != nil || intended != want || sent < intended {
+				t.Errorf("pair %d message %d: id %s.%s, want intended %d, sent no earlier", i, j, a, b, want)
+			}
+			j++
+		}
+	}
+}
+
+type waiterFunc func(ctx context.Context, at int64) error
+
+func (f waiterFunc) wait(ctx context.Context, at int64) error { return f(ctx, at) }
+
+func TestPacingNames(t *testing.T) {
+	for name, p := range Pacings {
+		got, err := ParsePacing(name)
+		if err != nil || got != p || p.String() != name {
+			t.Errorf("%s: %v %v %v", name, got, err, p.String())
+		}
+	}
+	if _, err := ParsePacing("sleep"); err == nil {
+		t.Error("unknown pacing accepted")
 	}
 }
 

@@ -28,7 +28,10 @@ type pair struct {
 	h        hist.Histogram
 	// hs measures from the moment the generator wrote the message (latency only): the part of the
 	// delay that is the server's and the network's, without the generator's own pacing lateness.
-	hs   hist.Histogram
+	hs hist.Histogram
+	// late is the sender's lateness (actual - intended send time) when the
+	// pair has a sender of its own (PaceTimers).
+	late hist.Histogram
 	rerr error
 }
 
@@ -350,7 +353,8 @@ loop:
 // stalls is charged for the whole stall (no coordinated omission).
 type Latency struct {
 	Messages
-	Rate float64 // messages per second, all pairs together
+	Rate   float64 // messages per second, all pairs together
+	Pacing Pacing  // how the generator waits for each send time
 }
 
 // Name implements Scenario.
@@ -358,7 +362,11 @@ func (s *Latency) Name() string { return "latency" }
 
 // Variant implements Scenario.
 func (s *Latency) Variant() string {
-	return fmt.Sprintf("rate=%.0f pairs=%d %v", s.Rate, s.Pairs, s.Security)
+	v := fmt.Sprintf("rate=%.0f pairs=%d %v", s.Rate, s.Pairs, s.Security)
+	if s.Pacing != PaceThread {
+		v += " pacing=" + s.Pacing.String()
+	}
+	return v
 }
 
 // Accounts implements Scenario.
@@ -382,10 +390,10 @@ func (s *Latency) Run(ctx context.Context, t Target, env Env) (Result, error) {
 	if interval <= 0 {
 		return res, fmt.Errorf("latency: rate %v too high for %d pairs", s.Rate, s.Pairs)
 	}
-	base := time.Now()
+	clk := newClock()
+	base := clk.base
 	var from atomic.Int64
 	from.Store(int64(s.Warmup))
-	endAt := int64(s.Warmup + s.Duration)
 	var rwg, swg sync.WaitGroup
 	for _, p := range ps {
 		rwg.Go(func() { p.receive(base, &from) })
@@ -394,39 +402,29 @@ func (s *Latency) Run(ctx context.Context, t Target, env Env) (Result, error) {
 	defer cancel()
 	var inWindow atomic.Int64 // messages meant to be sent inside the window
 	var serr atomic.Pointer[error]
-	for i, p := range ps {
+	fail := func(err error) { serr.CompareAndSwap(nil, &err) }
+	var late hist.Histogram // the generator's lateness: actual - intended send time
+	if s.Pacing == PaceTimers {
+		for i, p := range ps {
+			swg.Go(func() {
+				if err := s.sendPair(sctx, p, i, len(ps), interval, base, &inWindow); err != nil {
+					fail(err)
+				}
+			})
+		}
+	} else {
 		swg.Go(func() {
-			// Stagger the pairs over one interval so sends spread evenly.
-			next := int64(interval) * int64(i) / int64(len(ps))
-			timer := time.NewTimer(0)
-			defer timer.Stop()
-			var sent int64
-			for next < endAt {
-				now := int64(time.Since(base))
-				if next > now {
-					timer.Reset(time.Duration(next - now))
-					select {
-					case <-sctx.Done():
-						return
-					case <-timer.C:
-					}
-					now = int64(time.Since(base))
-				}
-				b := p.snd.Buffer()
-				for k := 0; next <= now && next < endAt && k < 10000; k++ {
-					b = p.appendTimed(b, next, now) // the intended time first, not now
-					if next >= int64(s.Warmup) {
-						inWindow.Add(1)
-					}
-					next += int64(interval)
-					sent++
-				}
-				p.snd.SetBuffer(b)
-				p.sent.Store(sent)
-				if err := p.snd.Flush(); err != nil {
-					serr.CompareAndSwap(nil, &err)
-					return
-				}
+			var w waiter
+			if s.Pacing == PaceSpin {
+				t := time.NewTimer(time.Hour)
+				defer t.Stop()
+				w = &spinWaiter{c: clk, timer: t}
+			} else {
+				lockThread()
+				w = &threadWaiter{c: clk}
+			}
+			if err := s.sendAll(sctx, ps, w, clk, &late, &inWindow); err != nil && sctx.Err() == nil {
+				fail(err)
 			}
 		})
 	}
@@ -475,6 +473,7 @@ loop:
 	for _, p := range ps {
 		h.Merge(&p.h)
 		hs.Merge(&p.hs)
+		late.Merge(&p.late)
 	}
 	n := float64(h.Count())
 	if n == 0 || !began {
@@ -492,11 +491,101 @@ loop:
 		res.Points = append(res.Points, Point{Series: "latency_ms", X: q, Y: v})
 	}
 	// From the actual send: what the server and the network added. The difference to the figures
-	// above is the generator's pacing (Go wakes a sub-millisecond sleep up to a millisecond late).
+	// above is the generator's pacing, measured itself as pace_*: how late the generator wrote each
+	// message after its intended time.
 	for _, q := range []float64{50, 99, 99.9} {
 		res.Metrics[fmt.Sprintf("sent_p%v_ms", q)] = ms(hs.Quantile(q / 100))
+		res.Metrics[fmt.Sprintf("pace_p%v_ms", q)] = ms(late.Quantile(q / 100))
 	}
+	res.Metrics["pace_max_ms"] = ms(late.Max())
 	res.Metrics["server_cpu_us_per_msg"] = res.ServerCPU * 1e6 / n
 	res.Metrics["generator_cpu_us_per_msg"] = res.GeneratorCPU * 1e6 / n
 	return res, nil
+}
+
+// sendAll is the sender of PaceThread and PaceSpin: one goroutine for all
+// pairs, on one schedule of the total rate, where message k is meant for
+// k/rate after the start and goes to pair k mod pairs (so each pair sends
+// at the per-pair rate, the pairs staggered evenly). After a wake-up it
+// sends every message due, each stamped with its intended time and the
+// actual one, and records how late it was.
+func (s *Latency) sendAll(ctx context.Context, ps []*pair, w waiter, clk clock, late *hist.Histogram, inWindow *atomic.Int64) error {
+	gap := float64(time.Second) / s.Rate
+	endAt := int64(s.Warmup + s.Duration)
+	warm := int64(s.Warmup)
+	dirty := make([]int, 0, len(ps)) // pairs with messages to flush
+	marked := make([]bool, len(ps))
+	sent := make([]int64, len(ps))
+	var k int64
+	next := int64(0)
+	for next < endAt {
+		if err := w.wait(ctx, next); err != nil {
+			return err
+		}
+		now := clk.now()
+		for n := 0; next <= now && next < endAt && n < 10000; n++ {
+			i := int(k % int64(len(ps)))
+			p := ps[i]
+			p.snd.SetBuffer(p.appendTimed(p.snd.Buffer(), next, now)) // the intended time first, not now
+			sent[i]++
+			if next >= warm {
+				late.Record(now - next)
+				inWindow.Add(1)
+			}
+			if !marked[i] {
+				marked[i] = true
+				dirty = append(dirty, i)
+			}
+			k++
+			next = int64(float64(k) * gap)
+		}
+		for _, i := range dirty {
+			p := ps[i]
+			marked[i] = false
+			p.sent.Store(sent[i])
+			if err := p.snd.Flush(); err != nil {
+				return fmt.Errorf("send to %s: %w", p.rcv.JID(), err)
+			}
+		}
+		dirty = dirty[:0]
+	}
+	return nil
+}
+
+// sendPair is PaceTimers' sender of pair i of n: a Go timer per pair.
+func (s *Latency) sendPair(ctx context.Context, p *pair, i, n int, interval time.Duration, base time.Time, inWindow *atomic.Int64) error {
+	endAt := int64(s.Warmup + s.Duration)
+	// Stagger the pairs over one interval so sends spread evenly.
+	next := int64(interval) * int64(i) / int64(n)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var sent int64
+	for next < endAt {
+		now := int64(time.Since(base))
+		if next > now {
+			timer.Reset(time.Duration(next - now))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+			now = int64(time.Since(base))
+		}
+		b := p.snd.Buffer()
+		for k := 0; next <= now && next < endAt && k < 10000; k++ {
+			b = p.appendTimed(b, next, now) // the intended time first, not now
+			if next >= int64(s.Warmup) {
+				p.late.Record(now - next)
+				inWindow.Add(1)
+			}
+			next += int64(interval)
+			sent++
+		}
+		p.snd.SetBuffer(b)
+		p.sent.Store(sent)
+		if err := p.snd.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -30,6 +30,7 @@ var costMetrics = map[string][]metric{
 		{"p50_ms", "p50 ms", false},
 		{"p99_ms", "p99 ms", false},
 		{"sent_p50_ms", "p50 ms from the actual send", false},
+		{"pace_p99_ms", "generator lateness p99 ms", false},
 		{"server_cpu_us_per_msg", "server CPU µs/msg", false},
 	},
 	"login": {
