@@ -106,6 +106,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	resumable map[string]*session // XEP-0198 resumption ids
 	poller    *conn.Poller        // nil: idle connections keep a goroutine
+	connOpts  conn.Options        // shared by every connection: set in NewServer, never written after
 }
 
 type window struct {
@@ -178,6 +179,13 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.poller = p
+	}
+	s.connOpts = opts.Conn
+	s.connOpts.Poller = s.poller
+	if s.poller != nil && s.connOpts.Hot == 0 {
+		// A quarter second keeps a conversation on the fast wake-up path; a session silent longer costs no
+		// goroutine.
+		s.connOpts.Hot = 250 * time.Millisecond
 	}
 	return s, nil
 }
@@ -306,38 +314,33 @@ func (s *Server) authFailed(ip netip.Addr) {
 // connection lives on without one (see conn.Serve). The connection is done when both its reader has
 // ended and its socket has closed.
 func (s *Server) serveConn(ctx context.Context, tc *net.TCPConn, directTLS bool, ip netip.Addr) {
-	copts := s.opts.Conn
-	copts.Poller = s.poller
-	if copts.Poller != nil && copts.Hot == 0 {
-		// A quarter second keeps a conversation on the fast wake-up path; a session silent longer costs no
-		// goroutine.
-		copts.Hot = 250 * time.Millisecond
-	}
-	var thr *throttle.Conn
-	if s.opts.Throttle != nil {
-		copts.Wrap = func(nc net.Conn) net.Conn {
-			w, t, err := s.opts.Throttle.Track(nc)
-			if err != nil {
-				s.log.Error("c2s: cannot police a connection; closing it", "remote", nc.RemoteAddr(), "err", err)
-				return nil
-			}
-			thr = t
-			return w
-		}
-	}
-	c, err := conn.New(tc, copts)
+	c, err := conn.New(tc, &s.connOpts)
 	if err != nil {
 		s.log.Warn("c2s: connection setup failed", "err", err)
 		s.release(ip)
 		s.wg.Done()
 		return
 	}
+	var thr *throttle.Conn
+	if s.opts.Throttle != nil {
+		err := c.Wrap(func(nc net.Conn) (net.Conn, error) {
+			w, t, err := s.opts.Throttle.Track(nc)
+			thr = t
+			return w, err
+		})
+		if err != nil {
+			s.log.Error("c2s: cannot police a connection; closed it", "remote", c.RemoteAddr(), "err", err)
+			s.release(ip)
+			s.wg.Done()
+			return
+		}
+	}
 	s.opts.Metrics.ConnOpened()
 	sess := newSession(s, c, ip)
 	sess.thr = thr
 	thr.SetOwner(sess)
 	sess.pending.Store(2)
-	c.OnClose(func(conn.Reason) { sess.done() })
+	c.OnClose(sess)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

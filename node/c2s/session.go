@@ -76,6 +76,9 @@ type session struct {
 	pending atomic.Int32
 }
 
+// ConnClosed implements conn.CloseListener: the socket is one of the two ends that must finish.
+func (s *session) ConnClosed(conn.Reason) { s.done() }
+
 // done counts one of the two ends of the connection (see Server.serveConn).
 func (s *session) done() {
 	if s.pending.Add(-1) == 0 {

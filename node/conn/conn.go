@@ -26,8 +26,6 @@ type Options struct {
 	Silence time.Duration
 	// HandshakeTimeout bounds a TLS handshake. Default 10 s.
 	HandshakeTimeout time.Duration
-	// Wrap, if set, wraps the socket before TLS (the userspace traffic meter counts socket bytes there).
-	Wrap func(net.Conn) net.Conn
 	// Poller, if set, watches idle connections so that they need no goroutine (see Serve).
 	Poller *Poller
 	// OnUnsent, if set, receives the output that was queued but not written when the connection
@@ -38,26 +36,47 @@ type Options struct {
 	Hot time.Duration
 }
 
-func (o *Options) defaults() {
+// The accessors below apply the defaults: Options are shared by every connection of a listener and are
+// never written after the first New.
+
+func (o *Options) maxPending() int {
 	if o.MaxPending <= 0 {
-		o.MaxPending = 4 << 20
+		return 4 << 20
 	}
+	return o.MaxPending
+}
+
+func (o *Options) writeTimeout() time.Duration {
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 30 * time.Second
+		return 30 * time.Second
 	}
+	return o.WriteTimeout
+}
+
+func (o *Options) silence() time.Duration {
 	if o.Silence <= 0 {
-		o.Silence = 60 * time.Second
+		return 60 * time.Second
 	}
+	return o.Silence
+}
+
+func (o *Options) handshakeTimeout() time.Duration {
 	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = 10 * time.Second
+		return 10 * time.Second
 	}
+	return o.HandshakeTimeout
+}
+
+// CloseListener is told once that a connection closed.
+type CloseListener interface {
+	ConnClosed(Reason)
 }
 
 // Conn is one XMPP connection's I/O. Reading happens on the goroutine that calls Serve; writing is
 // queued by any goroutine with Write or WriteElement and flushed by a short-lived goroutine, so an idle
 // connection costs one parked reader and no buffers.
 type Conn struct {
-	opts   Options
+	opts   *Options // shared by the listener's connections: idle sessions are most of the memory
 	sock   *socket
 	nc     net.Conn // what is read and written: sock, a wrapper of it, or TLS over them
 	under  net.Conn // sock or its wrapper: what TLS runs over
@@ -77,7 +96,7 @@ type Conn struct {
 	reason     Reason
 	closeDone  chan struct{}
 	flushDone  chan struct{} // non-nil while a flusher runs and someone waits for it
-	onClose    []func(Reason)
+	onClose    CloseListener
 	bytesIn    atomic.Uint64
 	bytesOut   atomic.Uint64
 	lastActive atomic.Int64 // unix nanoseconds of the last read
@@ -88,15 +107,14 @@ type Conn struct {
 
 	// Reading state (see Serve): the decoder and handler, and whether the connection is parked with
 	// the poller. pmu orders the hand-over between the poller, the silence sweep and a closer.
-	dec             *xml.Decoder
-	h               Handler
-	pmu             sync.Mutex
-	parked          bool
-	ended           bool
-	armed           bool // registered with the poller's epoll set
-	pollID          uint64
-	flushFn, loopFn func() // method values made once: each would allocate per use
-	parkedAt        int64  // unix ns; the poller's sweep asks the handler about connections silent too long
+	dec      *xml.Decoder
+	h        Handler
+	pmu      sync.Mutex
+	parked   bool
+	ended    bool
+	armed    bool // registered with the poller's epoll set
+	pollID   uint64
+	parkedAt int64 // unix ns; the poller's sweep asks the handler about connections silent too long
 }
 
 // ErrClosed is returned by writes to a closed or closing connection.
@@ -105,26 +123,39 @@ var ErrClosed = errors.New("connection closed")
 // ErrSlowConsumer is returned when a write would pass the pending-output cap.
 var ErrSlowConsumer = errors.New("slow consumer: too much output pending")
 
-// New takes ownership of a TCP connection.
-func New(c *net.TCPConn, opts Options) (*Conn, error) {
-	opts.defaults()
+// New takes ownership of a TCP connection. opts (nil: the defaults) is kept, not copied: a listener
+// passes the same Options to all its connections and must not change them afterwards.
+func New(c *net.TCPConn, opts *Options) (*Conn, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
 	s, err := newSocket(c)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("conn: raw socket: %w", err)
 	}
 	cn := &Conn{opts: opts, sock: s, remote: c.RemoteAddr(), local: c.LocalAddr(), closeDone: make(chan struct{})}
-	cn.under = s
-	if opts.Wrap != nil {
-		if cn.under = opts.Wrap(s); cn.under == nil {
-			c.Close()
-			return nil, errors.New("conn: the connection wrapper refused the connection")
-		}
-	}
-	cn.nc = cn.under
-	cn.flushFn, cn.loopFn = cn.flush, cn.loop
+	cn.under, cn.nc = s, s
 	cn.lastActive.Store(time.Now().UnixNano())
 	return cn, nil
+}
+
+// Wrap puts what f returns between the socket and everything above it, TLS included (the userspace
+// traffic meter counts socket bytes there). Call it before the first read, write or StartTLS. If f
+// fails, the connection is closed.
+func (c *Conn) Wrap(f func(net.Conn) (net.Conn, error)) error {
+	w, err := f(c.under)
+	if err == nil && w == nil {
+		err = errors.New("conn: the connection wrapper returned no connection")
+	}
+	if err != nil {
+		c.Close(ReasonSetupFailed)
+		return err
+	}
+	c.mu.Lock()
+	c.under, c.nc = w, w
+	c.mu.Unlock()
+	return nil
 }
 
 // RemoteAddr is the peer's address.
@@ -154,7 +185,7 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) error {
 		return err
 	}
 	t := tls.Server(c.under, cfg)
-	hctx, cancel := context.WithTimeout(ctx, c.opts.HandshakeTimeout)
+	hctx, cancel := context.WithTimeout(ctx, c.opts.handshakeTimeout())
 	defer cancel()
 	c.sock.nonblock = false
 	err := t.HandshakeContext(hctx)
@@ -203,7 +234,7 @@ func (c *Conn) admitLocked(n int) error {
 	if c.closing || c.closed {
 		return ErrClosed
 	}
-	if c.pending+n > c.opts.MaxPending {
+	if c.pending+n > c.opts.maxPending() {
 		c.closing = true
 		c.closeLocked(ReasonSlowConsumer)
 		return ErrSlowConsumer
@@ -219,9 +250,12 @@ const (
 	chunkSize  = 16 << 10
 )
 
+// The pools hold pointers to the chunks' arrays, which a chunk converts back to without an allocation
+// (a *[]byte would need a new slice header on the heap for every Put).
 var (
-	smallPool = sync.Pool{New: func() any { b := make([]byte, 0, smallChunk); return &b }}
-	chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+	smallPool = sync.Pool{New: func() any { return new([smallChunk]byte) }}
+	chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+	flushPool = sync.Pool{New: func() any { return new(flushBufs) }}
 )
 
 func getChunk(min, pending int) []byte {
@@ -229,20 +263,26 @@ func getChunk(min, pending int) []byte {
 	case min > chunkSize:
 		return make([]byte, 0, min)
 	case min <= smallChunk && pending < smallChunk:
-		return (*smallPool.Get().(*[]byte))[:0]
+		return smallPool.Get().(*[smallChunk]byte)[:0]
 	}
-	return (*chunkPool.Get().(*[]byte))[:0]
+	return chunkPool.Get().(*[chunkSize]byte)[:0]
 }
 
+// putChunk recycles a chunk that getChunk returned (a slice of it from its start).
 func putChunk(b []byte) {
 	switch cap(b) {
 	case smallChunk:
-		b = b[:0]
-		smallPool.Put(&b)
+		smallPool.Put((*[smallChunk]byte)(b[:smallChunk]))
 	case chunkSize:
-		b = b[:0]
-		chunkPool.Put(&b)
+		chunkPool.Put((*[chunkSize]byte)(b[:chunkSize]))
 	}
+}
+
+// flushBufs is a flusher's working set, pooled: the batch escapes through WriteTo's interface call,
+// so a local one would be an allocation per flush.
+type flushBufs struct {
+	batch  net.Buffers
+	chunks [][]byte
 }
 
 func (c *Conn) tailLenLocked() int {
@@ -271,14 +311,15 @@ func (c *Conn) appendLocked(p []byte) {
 func (c *Conn) kickLocked() {
 	if !c.flushing && len(c.out) > 0 {
 		c.flushing = true
-		c.spawn(c.flushFn)
+		c.spawn(jobFlush)
 	}
 }
 
 // flush writes queued chunks until the queue is empty, gathering everything queued so far into one
 // writev per round.
 func (c *Conn) flush() {
-	var batch net.Buffers
+	fb := flushPool.Get().(*flushBufs)
+	batch, chunks := fb.batch[:0], fb.chunks[:0]
 	for {
 		c.mu.Lock()
 		if c.closed && len(c.out) > 0 {
@@ -298,6 +339,8 @@ func (c *Conn) flush() {
 				c.flushDone = nil
 			}
 			c.mu.Unlock()
+			fb.batch, fb.chunks = batch[:0], chunks[:0]
+			flushPool.Put(fb)
 			return
 		}
 		batch, c.out = c.out, batch[:0]
@@ -310,13 +353,30 @@ func (c *Conn) flush() {
 			continue // closed while paused: the next round sees it and ends
 		}
 
-		chunks := batch
+		// WriteTo consumes batch and nils the chunks it wrote, in batch's own array: keep the chunks
+		// in another one, or they never go back to the pool.
+		chunks = append(chunks[:0], batch...)
+		full := batch
 		n := 0
 		for _, b := range chunks {
 			n += len(b)
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
-		_, err := batch.WriteTo(c.nc) // consumes batch; chunks keeps the slices for the pool
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout()))
+		var err error
+		if len(batch) == 1 {
+			// One chunk (the common case for a client) needs no writev, and writev would keep an iovec
+			// array on the socket for the rest of the connection's life.
+			var w int
+			if w, err = c.nc.Write(batch[0]); w == len(batch[0]) {
+				batch = batch[:0]
+			} else {
+				batch[0] = batch[0][w:]
+			}
+		} else {
+			fb.batch = batch // WriteTo's pointer receiver would move a local batch to the heap
+			_, err = fb.batch.WriteTo(c.nc)
+			batch = fb.batch
+		}
 		var rest []byte
 		if err != nil && len(batch) > 0 && c.opts.OnUnsent != nil {
 			// What the kernel never took goes back to the owner, copied: the chunks return to the pool.
@@ -328,7 +388,8 @@ func (c *Conn) flush() {
 			putChunk(b)
 			chunks[i] = nil
 		}
-		batch = chunks[:0]
+		clear(full)
+		batch = full[:0]
 		c.bytesOut.Add(uint64(n))
 		c.mu.Lock()
 		c.pending -= n
@@ -409,7 +470,7 @@ func (c *Conn) CloseAfter(final []byte, r Reason) {
 	// A peer that does not read must not hold the connection open: the write deadline ends the
 	// flusher, and this timer ends a connection whose flusher is stuck for any other reason. It is
 	// stopped at the close, so a login rate of thousands a second does not leave as many timers.
-	c.closeTimer = time.AfterFunc(c.opts.WriteTimeout, func() { c.Close(r) })
+	c.closeTimer = time.AfterFunc(c.opts.writeTimeout(), func() { c.Close(r) })
 }
 
 // Abort resets the connection now (SO_LINGER 0): for a peer whose direction is fenced by the kernel, a
@@ -464,8 +525,8 @@ func (c *Conn) closeLocked(r Reason) {
 		c.out = nil
 		c.deliverUnsent()
 	}
-	for _, f := range c.onClose {
-		go f(c.reason)
+	if l := c.onClose; l != nil {
+		go l.ConnClosed(c.reason)
 	}
 	close(c.closeDone)
 	if c.opts.Poller != nil {
@@ -476,16 +537,18 @@ func (c *Conn) closeLocked(r Reason) {
 // lingerAfterFIN is how long a gracefully closed socket stays open for the peer's FIN.
 const lingerAfterFIN = 2 * time.Second
 
-// OnClose registers f to run (on its own goroutine) when the connection closes.
-func (c *Conn) OnClose(f func(Reason)) {
+// OnClose registers l to be told (on its own goroutine) when the connection closes; a connection has
+// one listener, its owner, which an interface holds without an allocation (a closure per connection
+// would be one more object per idle session).
+func (c *Conn) OnClose(l CloseListener) {
 	c.mu.Lock()
 	if c.closed {
 		r := c.reason
 		c.mu.Unlock()
-		go f(r)
+		go l.ConnClosed(r)
 		return
 	}
-	c.onClose = append(c.onClose, f)
+	c.onClose = l
 	c.mu.Unlock()
 }
 
@@ -535,15 +598,42 @@ func (c *Conn) waitPause(p *atomic.Int64) bool {
 	}
 }
 
-// spawn runs f on a goroutine: one of the poller's workers when there is a poller (their stacks are
-// already grown, where a fresh goroutine grows its stack again through the whole read path on every
-// wake-up), else a new one.
-func (c *Conn) spawn(f func()) {
+// spawn runs one of the connection's jobs on a goroutine: one of the poller's workers when there is a
+// poller (their stacks are already grown, where a fresh goroutine grows its stack again through the
+// whole read path on every wake-up), else a new one.
+func (c *Conn) spawn(k jobKind) {
+	j := job{c: c, kind: k}
 	if c.opts.Poller != nil {
-		c.opts.Poller.run(f)
+		c.opts.Poller.run(j)
 		return
 	}
-	go f()
+	go j.do()
+}
+
+// A job is a connection and what to run for it. Workers take jobs rather than funcs: a method value
+// is an allocation, and keeping one per connection was memory held by every idle session.
+type job struct {
+	c    *Conn
+	kind jobKind
+}
+
+type jobKind uint8
+
+const (
+	jobFlush   jobKind = iota // write the queue
+	jobLoop                   // read what the poller reported
+	jobSilence                // the sweep found the connection silent for too long
+)
+
+func (j job) do() {
+	switch j.kind {
+	case jobFlush:
+		j.c.flush()
+	case jobLoop:
+		j.c.loop()
+	case jobSilence:
+		j.c.onSilence()
+	}
 }
 
 // Handler receives what a connection reads. Its methods are called by one goroutine at a time (the
@@ -705,13 +795,13 @@ func (c *Conn) claim() bool {
 func (c *Conn) silentSince(t int64) bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	return c.parked && c.parkedAt+int64(c.opts.Silence) <= t
+	return c.parked && c.parkedAt+int64(c.opts.silence()) <= t
 }
 
 // wake is called by the poller when a parked connection became readable (or was hung up).
 func (c *Conn) wake() {
 	if c.claim() {
-		c.spawn(c.loopFn)
+		c.spawn(jobLoop)
 	}
 }
 
@@ -756,7 +846,7 @@ func (c *Conn) wait(h Handler) error {
 	for {
 		// With TLS, the non-blocking read above returned ErrWouldBlock only after tls.Conn drained
 		// its own buffer, so the socket is the truth here too.
-		c.sock.TCPConn.SetReadDeadline(time.Now().Add(c.opts.Silence))
+		c.sock.TCPConn.SetReadDeadline(time.Now().Add(c.opts.silence()))
 		err := c.sock.waitReadable()
 		if err == nil {
 			return nil

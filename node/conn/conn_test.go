@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +44,7 @@ func pair(t *testing.T, opts Options) (*Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	sc := <-accepted
-	c, err := New(sc.(*net.TCPConn), opts)
+	c, err := New(sc.(*net.TCPConn), &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}()
 	nc, _ := net.Dial("tcp", ln.Addr().String())
-	c, _ := New(nc.(*net.TCPConn), Options{})
+	c, _ := New(nc.(*net.TCPConn), nil)
 	defer c.Close(ReasonShutdown)
 	msg := []byte("<message to='juliet@example.org/balcony' from='romeo@example.net/orchard' type='chat' id='x'><body>Wherefore art thou?</body></message>")
 	b.ReportAllocs()
@@ -449,6 +451,38 @@ func TestUnsentIsHandedBack(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("handed back %q, want <one/><two/>", all)
+		}
+	}
+}
+
+// TestWrittenChunksReturnToPool guards against output chunks turning into garbage after a write: the
+// writev path nils the slices it wrote, so the flusher must keep its own references to recycle them.
+func TestWrittenChunksReturnToPool(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items at random")
+	}
+	// One P: a sync.Pool cannot hand a chunk put on one P to a Get on another until it is stolen.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c, client := pair(t, Options{})
+	go io.Copy(io.Discard, client)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		writes, size int
+	}{
+		{1, 100},      // one small chunk, written with write(2)
+		{3, 1000},     // two small chunks, writev(2)
+		{4, 10 << 10}, // large chunks, writev(2)
+	} {
+		msg := bytes.Repeat([]byte("x"), tt.size)
+		allocs := testing.AllocsPerRun(200, func() {
+			for range tt.writes {
+				c.Write(msg)
+			}
+			c.Flush(ctx)
+		})
+		// Flush's wait channel and the flusher goroutine's start are the only allocations left.
+		if allocs > 2 {
+			t.Errorf("%d writes of %d bytes and a flush: %.1f allocations, want at most 2", tt.writes, tt.size, allocs)
 		}
 	}
 }

@@ -30,8 +30,8 @@ type Poller struct {
 	stop  chan struct{}
 	tick  time.Duration
 
-	// work hands functions to idle workers; idle counts them.
-	work chan func()
+	// work hands jobs to idle workers; idle counts them.
+	work chan job
 	idle atomic.Int32
 }
 
@@ -42,27 +42,27 @@ const (
 	workerLinger   = 10 * time.Second
 )
 
-// run runs f on an idle worker, or on a new goroutine that stays on as a worker.
-func (p *Poller) run(f func()) {
+// run runs j on an idle worker, or on a new goroutine that stays on as a worker.
+func (p *Poller) run(j job) {
 	select {
-	case p.work <- f:
+	case p.work <- j:
 	default:
-		go p.worker(f)
+		go p.worker(j)
 	}
 }
 
-func (p *Poller) worker(f func()) {
+func (p *Poller) worker(j job) {
 	t := time.NewTimer(workerLinger)
 	defer t.Stop()
 	for {
-		f()
+		j.do()
 		if p.idle.Add(1) > maxIdleWorkers {
 			p.idle.Add(-1)
 			return
 		}
 		t.Reset(workerLinger)
 		select {
-		case f = <-p.work:
+		case j = <-p.work:
 			p.idle.Add(-1)
 		case <-t.C:
 			p.idle.Add(-1)
@@ -96,7 +96,7 @@ func NewPoller(tick time.Duration) (*Poller, error) {
 		return nil, fmt.Errorf("conn: epoll_ctl stop fd: %w", err)
 	}
 	p := &Poller{epfd: epfd, stopfd: stopfd, conns: make(map[uint64]*Conn), done: make(chan struct{}),
-		stop: make(chan struct{}), tick: tick, work: make(chan func())}
+		stop: make(chan struct{}), tick: tick, work: make(chan job)}
 	p.nextID.Store(1) // 0 marks the stop eventfd
 	go p.wait()
 	go p.sweep()
@@ -122,7 +122,7 @@ func (p *Poller) sweep() {
 			ns := now.UnixNano()
 			for i, c := range list {
 				if c.silentSince(ns) {
-					p.run(c.onSilence)
+					p.run(job{c: c, kind: jobSilence})
 				}
 				list[i] = nil
 			}

@@ -29,6 +29,7 @@ const (
 	ReasonShutdown
 	ReasonThrottled
 	ReasonRedirected
+	ReasonSetupFailed // the node could not set the connection up (say, the traffic meter refused it)
 	reasonCount
 )
 
@@ -49,6 +50,7 @@ var reasonNames = [reasonCount]string{
 	ReasonShutdown:      "shutdown",
 	ReasonThrottled:     "throttled",
 	ReasonRedirected:    "redirected",
+	ReasonSetupFailed:   "setup_failed",
 }
 
 // String returns the metric label of r.
