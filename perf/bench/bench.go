@@ -206,26 +206,44 @@ func Execute(ctx context.Context, c Config) (*Run, error) {
 		if len(c.Groups) > 0 && !slices.Contains(c.Groups, g.Name) {
 			continue
 		}
-		for _, t := range ts.of(ctx, g) {
-			if err := ctx.Err(); err != nil {
-				return run, err
+		all := ts.of(ctx, g)
+		skip := map[string]bool{} // unavailable or failed: not tried again in later rounds
+		rounds := max(g.Rounds, 1)
+		for round := range rounds {
+			for i := range all {
+				// Rotate the order each round (ABC, BCA, CAB) so that a drift of
+				// the machine's load is not charged to one target.
+				t := all[(i+round)%len(all)]
+				if err := ctx.Err(); err != nil {
+					return run, err
+				}
+				if skip[t.name] {
+					continue
+				}
+				if t.err != nil {
+					c.Log.Warn("target unavailable", "group", g.Name, "target", t.name, "reason", t.err)
+					run.Results = append(run.Results, load.Result{Scenario: g.Name, Group: g.Name, Target: t.name, Error: t.err.Error(), Unavailable: true})
+					skip[t.name] = true
+					continue
+				}
+				s := t.server
+				rs, err := runGroup(ctx, c, env, g, s, !ready[t.family])
+				if rounds > 1 {
+					for i := range rs {
+						rs[i].Round = round + 1
+					}
+				}
+				run.Results = append(run.Results, rs...)
+				ts.started(s, err)
+				if err != nil {
+					c.Log.Error("group failed", "group", g.Name, "server", s.Name(), "err", err)
+					run.Results = append(run.Results, load.Result{Scenario: g.Name, Group: g.Name, Target: s.Name(), Error: err.Error(),
+						Unavailable: errors.Is(err, peer.ErrUnavailable)})
+					skip[t.name] = true
+					continue
+				}
+				ready[t.family] = true
 			}
-			if t.err != nil {
-				c.Log.Warn("target unavailable", "group", g.Name, "target", t.name, "reason", t.err)
-				run.Results = append(run.Results, load.Result{Scenario: g.Name, Group: g.Name, Target: t.name, Error: t.err.Error(), Unavailable: true})
-				continue
-			}
-			s := t.server
-			rs, err := runGroup(ctx, c, env, g, s, !ready[t.family])
-			run.Results = append(run.Results, rs...)
-			ts.started(s, err)
-			if err != nil {
-				c.Log.Error("group failed", "group", g.Name, "server", s.Name(), "err", err)
-				run.Results = append(run.Results, load.Result{Scenario: g.Name, Group: g.Name, Target: s.Name(), Error: err.Error(),
-					Unavailable: errors.Is(err, peer.ErrUnavailable)})
-				continue
-			}
-			ready[t.family] = true
 		}
 	}
 	return run, ctx.Err()

@@ -29,6 +29,10 @@ type Group struct {
 	// servers: other ways of running them (Starling with each traffic
 	// meter; clusters later), each started fresh in turn.
 	Targets []TargetSpec
+	// Rounds repeats the group, every target in turn each round (the order
+	// rotating), so that a comparison of targets on a shared machine rests
+	// on more than one run of each; 0 is one round.
+	Rounds int
 }
 
 // EBPFCost is the group that runs the same scenarios against Starling with
@@ -145,7 +149,7 @@ func Full() Plan {
 		}},
 		// The same client against Starling metered by eBPF, in userspace, and
 		// not at all (limits are 0 in both metered cases: only counting costs).
-		Group{Name: EBPFCost, Targets: meterTargets, Scenarios: []load.Scenario{
+		Group{Name: EBPFCost, Targets: meterTargets, Rounds: 3, Scenarios: []load.Scenario{
 			&load.Throughput{Messages: msgs(100, 2*time.Second, 10*time.Second), Window: 16},
 			&load.Throughput{Messages: msgs(100, 2*time.Second, 10*time.Second), Window: 64},
 			&load.Latency{Messages: msgs(100, 2*time.Second, 10*time.Second), Rate: 5000},
@@ -164,9 +168,9 @@ func CI() Plan {
 			&load.Latency{Messages: msgs(5, 300*time.Millisecond, time.Second), Rate: 500},
 			&load.Idle{Steps: []int{50, 100}, PerProcess: 60, Security: xmppclient.Plain, Mechanism: "SCRAM-SHA-1", Settle: 500 * time.Millisecond, SourceIPs: idleIPs},
 		}},
-		// Every meter starts, is verified, and carries a little traffic; the
-		// eBPF one is reported unavailable when the run is not root.
-		{Name: EBPFCost, Targets: meterTargets, Scenarios: []load.Scenario{
+		// Every meter starts, is verified, and carries a little traffic, in
+		// two rounds; the eBPF one is reported unavailable when not root.
+		{Name: EBPFCost, Targets: meterTargets, Rounds: 2, Scenarios: []load.Scenario{
 			&load.Throughput{Messages: msgs(5, 200*time.Millisecond, 500*time.Millisecond), Window: 4},
 			&load.Latency{Messages: msgs(5, 200*time.Millisecond, 500*time.Millisecond), Rate: 500},
 			login("SCRAM-SHA-256", xmppclient.Plain, 2, 20, 200, time.Second),

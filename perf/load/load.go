@@ -96,7 +96,9 @@ type Result struct {
 	Scenario string `json:"scenario"`
 	// Group is the plan's group that measured it: groups that compare ways
 	// of running one server (the eBPF cost) get a section of their own.
-	Group   string             `json:"group,omitempty"`
+	Group string `json:"group,omitempty"`
+	// Round is the round of a group run more than once (1, 2...), else 0.
+	Round   int                `json:"round,omitempty"`
 	Variant string             `json:"variant"`
 	Target  string             `json:"target"`
 	Version string             `json:"version,omitempty"`

@@ -2,7 +2,7 @@ package report
 
 import (
 	"fmt"
-
+	"math"
 	"slices"
 	"strings"
 
@@ -63,7 +63,11 @@ func meterCost(b *strings.Builder, r *bench.Run) {
 	b.WriteString("### Cost of the eBPF accounting (the same client, Starling with each traffic meter)\n\n")
 	b.WriteString("Limits are 0 (unlimited) in the metered cases, so only the counting costs; the unmetered node " +
 		"leaves client connections out of the meter ('cm-traffic-throttling' = 'none'). Each node's meter was " +
-		"read from its `GET /throttle` after start.\n\n")
+		"read from its `GET /throttle` after start.")
+	if n := rounds(rs); n > 1 {
+		fmt.Fprintf(b, " Figures are medians of %d runs of each target, the targets taking turns (order rotating each round).", n)
+	}
+	b.WriteString("\n\n")
 	cols := []string{"scenario / metric"}
 	for _, c := range meterColumns {
 		cols = append(cols, c.label)
@@ -80,18 +84,19 @@ func meterCost(b *strings.Builder, r *bench.Run) {
 	base := meterColumns[len(meterColumns)-1].target
 	for _, k := range order {
 		sc, v, _ := strings.Cut(k, "\x00")
-		for _, m := range costMetrics[sc] {
+		ms := costMetrics[sc]
+		for _, m := range ms {
 			row := []string{fmt.Sprintf("%s `%s` %s", sc, v, m.label)}
 			vals := map[string]float64{}
 			for _, c := range meterColumns {
-				res, ok := findIn(rs, sc, v, c.target)
-				x, s := value(res, ok, m.key)
-				switch {
-				case ok:
-				case unavailable[c.target] != "":
-					s = "unavailable"
-				case failed[c.target]:
-					s = "failed"
+				x, s := median(findAll(rs, sc, v, c.target), m.key)
+				if s == "—" {
+					switch {
+					case unavailable[c.target] != "":
+						s = "unavailable"
+					case failed[c.target]:
+						s = "failed"
+					}
 				}
 				vals[c.target] = x
 				row = append(row, s)
@@ -101,14 +106,18 @@ func meterCost(b *strings.Builder, r *bench.Run) {
 			}
 			b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 		}
-		row := []string{fmt.Sprintf("%s `%s` server / generator CPU s (load avg)", sc, v)}
+		// Each round's server CPU per unit and load average: the spread
+		// behind the medians, and how busy the shared machine was.
+		cpu := ms[len(ms)-1]
+		row := []string{fmt.Sprintf("%s `%s` each run: %s (load avg)", sc, v, cpu.label)}
 		for _, c := range meterColumns {
-			res, ok := findIn(rs, sc, v, c.target)
-			if !ok || res.Error != "" {
-				row = append(row, "—")
-				continue
+			var runs []string
+			for _, res := range findAll(rs, sc, v, c.target) {
+				if res.Error == "" {
+					runs = append(runs, fmt.Sprintf("%s (%.1f)", num(res.Metrics[cpu.key]), res.Metrics["loadavg_1m"]))
+				}
 			}
-			row = append(row, fmt.Sprintf("%.2f / %.2f in %.1f s (%.1f)", res.ServerCPU, res.GeneratorCPU, res.Seconds, res.Metrics["loadavg_1m"]))
+			row = append(row, orDash(strings.Join(runs, " · ")))
 		}
 		row = append(row, "", "")
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
@@ -124,11 +133,50 @@ func meterCost(b *strings.Builder, r *bench.Run) {
 	}
 }
 
-func findIn(rs []load.Result, scenario, variant, target string) (load.Result, bool) {
+// findAll returns a target's results of one scenario variant, every round.
+func findAll(rs []load.Result, scenario, variant, target string) []load.Result {
+	var out []load.Result
 	for _, r := range rs {
 		if r.Scenario == scenario && r.Variant == variant && r.Target == target {
-			return r, true
+			out = append(out, r)
 		}
 	}
-	return load.Result{}, false
+	return out
+}
+
+// median is the median of a metric over the rounds that measured it, and
+// its cell: "—" when none did, "failed" when every round failed.
+func median(rs []load.Result, key string) (float64, string) {
+	var xs []float64
+	failed := 0
+	for _, r := range rs {
+		if r.Error != "" {
+			failed++
+			continue
+		}
+		if v, ok := r.Metrics[key]; ok {
+			xs = append(xs, v)
+		}
+	}
+	if len(xs) == 0 {
+		if failed > 0 {
+			return math.NaN(), "failed"
+		}
+		return math.NaN(), "—"
+	}
+	slices.Sort(xs)
+	m := xs[len(xs)/2]
+	if len(xs)%2 == 0 {
+		m = (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+	}
+	return m, num(m)
+}
+
+// rounds is how many rounds the results span.
+func rounds(rs []load.Result) int {
+	n := 1
+	for _, r := range rs {
+		n = max(n, r.Round)
+	}
+	return n
 }

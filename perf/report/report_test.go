@@ -134,6 +134,25 @@ func TestMeterCost(t *testing.T) {
 			notWant: []string{"starling-unmetered |", "unavailable"},
 		},
 		{
+			name: "medians of rounds",
+			results: func() []load.Result {
+				var out []load.Result
+				for i, x := range []float64{1, 3, 2} {
+					for _, r := range []load.Result{tp("starling", 500000*x, 2*x), tp("starling-userspace", 400000, 2.5), tp("starling-unmetered", 250000*x, x)} {
+						r.Round = i + 1
+						r.Metrics["loadavg_1m"] = float64(i + 1)
+						out = append(out, r)
+					}
+				}
+				return out
+			}(),
+			want: []string{
+				"medians of 3 runs of each target",
+				"| throughput `pairs=100 window=16 plain` messages/s | 1000000 | 400000 | 500000 | ×2.00 | ×0.80 |",
+				"| throughput `pairs=100 window=16 plain` each run: server CPU µs/msg (load avg) | 2.00 (1.0) · 6.00 (2.0) · 4.00 (3.0) |",
+			},
+		},
+		{
 			name: "eBPF unavailable without root",
 			results: []load.Result{tp("starling-userspace", 400000, 2.5), tp("starling-unmetered", 550000, 2),
 				{Scenario: bench.EBPFCost, Group: bench.EBPFCost, Target: "starling", Error: "starling: target unavailable: the eBPF meter needs root", Unavailable: true}},
