@@ -47,10 +47,18 @@ type header struct {
 	buf   []byte
 	binds []binding
 	qname span // in buf
+	// Room for a client's usual header (the xml, default and stream bindings, about 100 bytes) inside
+	// the decoder: one object per connection instead of two slices grown step by step at every stream
+	// (re)start. A longer header spills to the heap as before.
+	bufArr  [112]byte
+	bindArr [3]binding
 }
 
 // reset forgets the stream element, keeping only the predefined xml prefix.
 func (h *header) reset() {
+	if h.buf == nil {
+		h.buf, h.binds = h.bufArr[:0], h.bindArr[:0]
+	}
 	h.buf = append(append(h.buf[:0], "xml"...), NSXML...)
 	h.binds = append(h.binds[:0], binding{
 		prefix: span{off: 0, n: 3, aux: true},

@@ -74,6 +74,20 @@ var validCases = []struct {
 		want: []string{"", `Element <{jabber:client}a><{jabber:client}b>"</a></c>"</></> raw="<a><b><![CDATA[</a></c>]]></b \t\r\n></a >"`, "StreamEnd"},
 	},
 	{
+		// More declarations and a longer prefix than the decoder keeps inline: the header spills to the
+		// heap and every binding still resolves.
+		name: "stream header with many namespace declarations",
+		in: `<streamprefix:stream xmlns='jabber:server' xmlns:streamprefix='http://etherx.jabber.org/streams' ` +
+			`xmlns:db='jabber:server:dialback' xmlns:a='urn:example:a:very:long:namespace:name:to:pass:the:inline:room' ` +
+			`xmlns:b='urn:example:b'><a:x b:y='1'/><db:result/></streamprefix:stream>`,
+		want: []string{
+			"",
+			`Element <{urn:example:a:very:long:namespace:name:to:pass:the:inline:room}x {urn:example:b}y="1"></> raw="<a:x b:y='1'/>"`,
+			`Element <{jabber:server:dialback}result></> raw="<db:result/>"`,
+			`StreamEnd`,
+		},
+	},
+	{
 		name: "unicode names",
 		in:   streamHdr + `<ñame attr·x='1'><日本>語</日本></ñame>` + trailer,
 		want: []string{"", `Element <{jabber:client}ñame {}attr·x="1"><{jabber:client}日本>"語"</></> raw="<ñame attr·x='1'><日本>語</日本></ñame>"`, "StreamEnd"},
