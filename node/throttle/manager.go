@@ -56,7 +56,7 @@ type Manager struct {
 	reason    string // why userspace, when it is
 
 	mu    sync.Mutex
-	ports map[uint16]portPolicy
+	ports map[uint16]*portPolicy
 	conns map[loader.ConnID]*Conn
 	done  chan struct{}
 }
@@ -80,7 +80,7 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 	}
 	lo := loader.Options{Window: o.Window, Cgroup: o.Cgroup, Logger: o.Logger}
 	m := &Manager{window: loader.Window{Length: o.Window}, grace: o.Grace, log: o.Logger,
-		ports: make(map[uint16]portPolicy), conns: make(map[loader.ConnID]*Conn), done: make(chan struct{})}
+		ports: make(map[uint16]*portPolicy), conns: make(map[loader.ConnID]*Conn), done: make(chan struct{})}
 	var err error
 	if !o.Userspace {
 		m.meter, err = loader.New(ctx, lo)
@@ -120,31 +120,40 @@ func (m *Manager) SetPort(port uint16, listener string, p Policy) error {
 		return fmt.Errorf("throttle policy for port %d: %w", port, err)
 	}
 	m.mu.Lock()
-	m.ports[port] = portPolicy{listener: listener, policy: p}
+	m.ports[port] = &portPolicy{listener: listener, policy: p}
 	m.mu.Unlock()
 	m.log.Info("traffic policy", "listener", listener, "port", port, "policy", p.String(), "mode", m.Mode())
 	return nil
 }
 
-// Conn is one policed connection.
+// Conn is one policed connection. Every client connection has one, so it keeps only what differs
+// between connections (the policy is its port's, shared).
 type Conn struct {
-	m        *Manager
-	id       loader.ConnID
-	port     uint16
-	listener string
-	xmpp     Rule
-	owner    atomic.Pointer[Owner]
-	closed   atomic.Bool
+	m      *Manager
+	pp     *portPolicy
+	id     loader.ConnID
+	port   uint16
+	owner  atomic.Pointer[Owner]
+	closed atomic.Bool
 
 	mu          sync.Mutex
+	disconnects bool
+	state       connState
+	paused      loader.Direction // with state paused
 	window      uint64
 	inWindow    uint64
 	total       uint64
 	dropped     uint64
-	disconnects bool
-	pausedUntil time.Time
-	state       string
+	pausedUntil int64 // unix ns
 }
+
+type connState uint8
+
+const (
+	stateOK connState = iota
+	statePaused
+	stateDisconnected
+)
 
 // Track registers a freshly accepted (or dialled) TCP connection, before any TLS layer, and returns the
 // net.Conn to use from now on. Connections on ports without a policy are returned as they are, with a
@@ -169,7 +178,7 @@ func (m *Manager) Track(c net.Conn) (net.Conn, *Conn, error) {
 		// DESIGN §5: bounds how far egress overshoots a limit before the kernel notices.
 		setNotSentLowat(c, 128<<10)
 	}
-	tc := &Conn{m: m, id: id, port: port, listener: pp.listener, xmpp: pp.policy.XMPP, state: "ok"}
+	tc := &Conn{m: m, pp: pp, id: id, port: port}
 	m.mu.Lock()
 	m.conns[id] = tc
 	m.mu.Unlock()
@@ -222,7 +231,7 @@ const (
 // Stanza counts one stanza received (the caller leaves out stream-management <r/> and <a/>) and says
 // what to do with it.
 func (c *Conn) Stanza() Verdict {
-	if c == nil || !c.xmpp.Set() {
+	if c == nil || !c.pp.policy.XMPP.Set() {
 		return Pass
 	}
 	win := c.m.window.Index(time.Now())
@@ -232,15 +241,16 @@ func (c *Conn) Stanza() Verdict {
 	}
 	c.inWindow++
 	c.total++
-	over := c.xmpp.PerMinute != 0 && c.inWindow > c.xmpp.PerMinute || c.xmpp.Lifetime != 0 && c.total > c.xmpp.Lifetime
+	rule := &c.pp.policy.XMPP
+	over := rule.PerMinute != 0 && c.inWindow > rule.PerMinute || rule.Lifetime != 0 && c.total > rule.Lifetime
 	if !over {
 		c.mu.Unlock()
 		return Pass
 	}
 	first := !c.disconnects
-	if c.xmpp.Action == loader.ActionDisc {
+	if rule.Action == loader.ActionDisc {
 		c.disconnects = true
-		c.state = "disconnected"
+		c.state = stateDisconnected
 		c.mu.Unlock()
 		if first && c.m.collector != nil {
 			c.m.collector.CountXMPP(loader.ActionDisc)
@@ -248,7 +258,7 @@ func (c *Conn) Stanza() Verdict {
 		return Disconnect
 	}
 	c.dropped++
-	firstDrop := c.dropped == 1 || c.inWindow == c.xmpp.PerMinute+1
+	firstDrop := c.dropped == 1 || c.inWindow == rule.PerMinute+1
 	c.mu.Unlock()
 	if firstDrop && c.m.collector != nil {
 		c.m.collector.CountXMPP(loader.ActionDrop)
@@ -287,9 +297,9 @@ func (m *Manager) run() {
 		switch ev.Action {
 		case loader.ActionDisc:
 			c.mu.Lock()
-			c.state = "disconnected"
+			c.state = stateDisconnected
 			c.mu.Unlock()
-			owner.ThrottleDisconnect(fmt.Sprintf("%s traffic limit reached (%s, %s)", ev.Dir, ev.Scope, c.listener),
+			owner.ThrottleDisconnect(fmt.Sprintf("%s traffic limit reached (%s, %s)", ev.Dir, ev.Scope, c.pp.listener),
 				ev.Dir == loader.Egress && ev.Fenced)
 			id := ev.Conn
 			time.AfterFunc(m.grace, func() {
@@ -302,8 +312,8 @@ func (m *Manager) run() {
 		case loader.ActionDrop:
 			until := m.meter.WindowEnd(time.Now())
 			c.mu.Lock()
-			c.state = "paused-" + ev.Dir.String()
-			c.pausedUntil = until
+			c.state, c.paused = statePaused, ev.Dir
+			c.pausedUntil = until.UnixNano()
 			c.mu.Unlock()
 			owner.ThrottlePause(ev.Dir, until)
 		}
@@ -356,7 +366,7 @@ func (m *Manager) Status() Status {
 	m.mu.Unlock()
 	win := m.window.Index(time.Now())
 	for _, c := range conns {
-		cs := ConnStatus{ID: uint64(c.id), Listener: c.listener, Port: c.port}
+		cs := ConnStatus{ID: uint64(c.id), Listener: c.pp.listener, Port: c.port, State: "ok"}
 		if s, ok := m.meter.Conn(c.id); ok {
 			cs.Local, cs.Remote, cs.In, cs.Out = s.Local, s.Remote, s.In, s.Out
 		}
@@ -365,9 +375,11 @@ func (m *Manager) Status() Status {
 		if c.window == win {
 			cs.Stanzas.Window = c.inWindow
 		}
-		cs.State = c.state
-		if c.state != "disconnected" && !c.pausedUntil.IsZero() && time.Now().After(c.pausedUntil) {
-			cs.State = "ok"
+		switch {
+		case c.state == stateDisconnected:
+			cs.State = "disconnected"
+		case c.state == statePaused && time.Now().UnixNano() < c.pausedUntil:
+			cs.State = "paused-" + c.paused.String()
 		}
 		c.mu.Unlock()
 		if cs.In.Fenced || cs.Out.Fenced {
