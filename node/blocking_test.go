@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/starling-xmpp/starling/node/internal/xmpptest"
+	"github.com/starling-xmpp/starling/xmpp/jid"
 	"github.com/starling-xmpp/starling/xmpp/xml"
 )
 
@@ -219,5 +221,38 @@ func TestBlockedSenderOfflineMessages(t *testing.T) {
 		if string(e.Name()) == "message" {
 			t.Fatalf("delivered %s from a blocked sender", e)
 		}
+	}
+}
+
+// TestBlocklistGoesWithTheAccount: the node caches blocklists; deleting an account must drop its
+// cached list, or an account created later under the same name would start out blocking people.
+func TestBlocklistGoesWithTheAccount(t *testing.T) {
+	tn := startNode(t, nil)
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	tn.addUser(t, "bob@example.test", "secret-bob")
+	a := tn.login(t, "alice", "phone")
+	a.SendRaw("<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='bob@example.test'/></block></iq>")
+	if r := a.ExpectID("blk"); string(r.Attr("type")) != "result" {
+		t.Fatalf("block: %s", r)
+	}
+	b := tn.login(t, "bob", "pc")
+	b.SendRaw("<message to='alice@example.test/phone' type='chat' id='m1'><body>hello?</body></message>")
+	if e := b.ExpectID("m1"); !isBlockedError(e) && condition(e) != "service-unavailable" {
+		t.Fatalf("a blocked message was answered %s", e)
+	}
+	a.Close()
+
+	if err := tn.Accounts().Delete(context.Background(), jid.MustParse("alice@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	tn.addUser(t, "alice@example.test", "secret-alice")
+	a2 := tn.login(t, "alice", "tablet")
+	a2.SendRaw("<iq type='get' id='bl'><blocklist xmlns='urn:xmpp:blocking'/></iq>")
+	if r := a2.ExpectID("bl"); string(r.Attr("type")) != "result" || r.Child("urn:xmpp:blocking", "blocklist").FirstChild() != nil {
+		t.Fatalf("the new account's blocklist: %s", r)
+	}
+	b.SendRaw("<message to='alice@example.test/tablet' type='chat' id='m2'><body>hello again</body></message>")
+	if m := a2.Expect("bob's message", from("message", "bob@example.test")); string(m.Attr("id")) != "m2" {
+		t.Fatalf("got %s", m)
 	}
 }

@@ -226,6 +226,7 @@ func (n *Node) registerFeatures(off *offline.Offline) error {
 		off.SetBlocker(block)
 	}
 	block.Register(n.router)
+	n.accounts.OnDeleted(block.Forget)
 	n.router.HandleIQ(roster.NS, roster.NewHandler(ros, pres))
 
 	d := disco.New(disco.Options{Admins: n.cfg.Admins, Roster: n.store})

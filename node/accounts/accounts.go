@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/starling-xmpp/starling/node/storage"
 	"github.com/starling-xmpp/starling/xmpp/jid"
@@ -32,6 +33,9 @@ const DefaultIterations = 4096
 type Accounts struct {
 	store      Store
 	iterations int
+
+	mu        sync.Mutex
+	onDeleted []func(bare string)
 }
 
 // New returns Accounts over store; iterations <= 0 means DefaultIterations.
@@ -99,12 +103,28 @@ func (a *Accounts) SetPassword(ctx context.Context, account jid.JID, password st
 	return nil
 }
 
-// Delete removes an account with its roster and offline messages.
+// Delete removes an account with its roster and offline messages, then tells the OnDeleted functions.
 func (a *Accounts) Delete(ctx context.Context, account jid.JID) error {
-	if err := a.store.DeleteUser(ctx, account.Bare().String()); err != nil {
+	bare := account.Bare().String()
+	if err := a.store.DeleteUser(ctx, bare); err != nil {
 		return fmt.Errorf("delete %s: %w", account, err)
 	}
+	a.mu.Lock()
+	fs := a.onDeleted
+	a.mu.Unlock()
+	for _, f := range fs {
+		f(bare)
+	}
 	return nil
+}
+
+// OnDeleted registers f to run after an account is deleted through a, with its bare JID: what the node
+// caches about an account (its blocklist) must not outlive it, or an account created later under the
+// same name would inherit it.
+func (a *Accounts) OnDeleted(f func(bare string)) {
+	a.mu.Lock()
+	a.onDeleted = append(a.onDeleted[:len(a.onDeleted):len(a.onDeleted)], f)
+	a.mu.Unlock()
 }
 
 // Exists reports whether the account exists.
