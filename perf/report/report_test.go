@@ -110,7 +110,7 @@ func TestWriteAndReadme(t *testing.T) {
 func TestMeterCost(t *testing.T) {
 	tp := func(target string, rate, cpu float64) load.Result {
 		return load.Result{Scenario: "throughput", Group: bench.EBPFCost, Variant: "pairs=100 window=16 plain", Target: target, Seconds: 10,
-			ServerCPU: 5, Metrics: map[string]float64{"msgs_per_s": rate, "p99_ms": 2, "server_cpu_us_per_msg": cpu}}
+			ServerCPU: 5, Metrics: map[string]float64{"msgs_per_s": rate, "p99_ms": 2, "server_cpu_us_per_msg": cpu, "generator_cpu_us_per_msg": 1}}
 	}
 	tests := []struct {
 		name    string
@@ -129,6 +129,7 @@ func TestMeterCost(t *testing.T) {
 				"| scenario / metric | eBPF | userspace | unmetered | eBPF ÷ unmetered | userspace ÷ unmetered |",
 				"| throughput `pairs=100 window=16 plain` messages/s | 500000 | 400000 | 550000 | ×0.91 | ×0.73 |",
 				"| throughput `pairs=100 window=16 plain` server CPU µs/msg | 2.20 | 2.50 | 2.00 | ×1.10 | ×1.25 |",
+				"| throughput `pairs=100 window=16 plain` server + generator CPU µs/msg | 3.20 | 3.50 | 3.00 | ×1.07 | ×1.17 |",
 				"| `pairs=100 window=16 plain` messages/s | 1.00 |",
 			},
 			notWant: []string{"starling-unmetered |", "unavailable"},
