@@ -420,7 +420,7 @@ func (s *Latency) Run(ctx context.Context, t Target, env Env) (Result, error) {
 				defer t.Stop()
 				w = &spinWaiter{c: clk, timer: t}
 			} else {
-				lockThread()
+				defer lockThread()()
 				w = &threadWaiter{c: clk}
 			}
 			if err := s.sendAll(sctx, ps, w, clk, &late, &inWindow); err != nil && sctx.Err() == nil {

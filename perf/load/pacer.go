@@ -120,11 +120,18 @@ type threadWaiter struct {
 
 // lockThread pins the calling goroutine to its thread and asks the kernel
 // for exact wake-ups on it (the default slack lets a sleep end 50 µs late).
-// The thread ends with the goroutine (it is never unlocked), so the setting
-// does not leak to other goroutines.
-func lockThread() {
+// The returned func restores the default slack and unlocks: it must run
+// before the goroutine ends. A goroutine that ends locked takes its thread
+// with it, and a server this process started from that thread would get
+// its parent-death signal (PR_SET_PDEATHSIG follows the thread, not the
+// process): the first version of this pacer killed ejabberd and Prosody so.
+func lockThread() (unlock func()) {
 	runtime.LockOSThread()
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	return func() {
+		unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0) // 0: back to the thread's default
+		runtime.UnlockOSThread()
+	}
 }
 
 func (w *threadWaiter) wait(ctx context.Context, at int64) error {

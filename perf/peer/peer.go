@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -124,7 +125,26 @@ func (p *process) start(argv []string, env []string, dir, account, logPath strin
 		}
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: gid}
 	}
-	if err := cmd.Start(); err != nil {
+	// The parent-death signal follows the thread that forked, not the
+	// process (go.dev/issue/27505): if that thread ended (a goroutine that
+	// exits while locked to it takes it along), the server would be killed
+	// in mid-run. So the child is started from a thread locked for as long
+	// as it runs, which then waits for it.
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		out.Close()
+		close(done)
+	}()
+	if err := <-started; err != nil {
 		out.Close()
 		if account != "" && errors.Is(err, os.ErrPermission) {
 			return fmt.Errorf("start %s as %s (every folder above %s must be searchable by that user): %w", argv[0], account, dir, err)
@@ -132,12 +152,7 @@ func (p *process) start(argv []string, env []string, dir, account, logPath strin
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	p.cmd = cmd
-	p.done = make(chan struct{})
-	go func() {
-		p.err = cmd.Wait()
-		out.Close()
-		close(p.done)
-	}()
+	p.done = done
 	return nil
 }
 

@@ -270,7 +270,10 @@ func targets(r *bench.Run) []string {
 func byScenario(r *bench.Run, sc string) []load.Result {
 	var out []load.Result
 	for _, res := range r.Results {
-		if res.Scenario == sc && res.Group != bench.EBPFCost {
+		// A group that failed as a whole is named like a scenario sometimes
+		// ("latency"): it has no variant, and is listed under "Not measured".
+		groupFailed := res.Error != "" && res.Variant == "" && res.Group == res.Scenario
+		if res.Scenario == sc && res.Group != bench.EBPFCost && !groupFailed {
 			out = append(out, res)
 		}
 	}

@@ -37,6 +37,8 @@ func sampleRun() *bench.Run {
 			{Scenario: "idle", Target: "starling", Points: []load.Point{{X: 1000, Y: 20}, {X: 5000, Y: 18}}, Metrics: map[string]float64{"baseline_rss_mb": 12}},
 			{Scenario: "idle", Target: "prosody", Points: []load.Point{{X: 1000, Y: 36}, {X: 5000, Y: 36}}, Metrics: map[string]float64{"baseline_rss_mb": 15}},
 			{Scenario: "idle", Target: "ejabberd", Error: "boom\nsecond line"},
+			// A group that failed as a whole, named like a scenario: listed, not a table row.
+			{Scenario: "latency", Group: "latency", Target: "prosody", Error: "prosody is no longer running"},
 		},
 	}
 }
@@ -59,7 +61,10 @@ func TestMarkdown(t *testing.T) {
 			t.Errorf("markdown lacks %q\n%s", want, md)
 		}
 	}
-	if strings.Contains(md, "second line") {
+	if strings.Contains(md, "| `` ") || !strings.Contains(md, "- prosody latency : prosody is no longer running") {
+		t.Errorf("a failed group shows as a table row, or is not listed:\n%s", md)
+	}
+		if strings.Contains(md, "second line") {
 		t.Error("multi-line error leaked into the table")
 	}
 }
