@@ -64,7 +64,7 @@ func TestMarkdown(t *testing.T) {
 	if strings.Contains(md, "| `` ") || !strings.Contains(md, "- prosody latency : prosody is no longer running") {
 		t.Errorf("a failed group shows as a table row, or is not listed:\n%s", md)
 	}
-		if strings.Contains(md, "second line") {
+	if strings.Contains(md, "second line") {
 		t.Error("multi-line error leaked into the table")
 	}
 }
