@@ -373,7 +373,12 @@ func table(b *strings.Builder, rs []load.Result, names []string, ms []metric) {
 			}
 			if slices.Contains(names, "starling") {
 				for _, n := range names {
-					if n != "starling" {
+					switch {
+					case n == "starling":
+					case strings.HasPrefix(m.key, "pace_"):
+						// The generator's lateness is not the server's: no ratio.
+						row = append(row, "")
+					default:
 						row = append(row, ratio(vals["starling"], vals[n]))
 					}
 				}

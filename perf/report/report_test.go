@@ -15,7 +15,7 @@ import (
 func sampleRun() *bench.Run {
 	lat := func(target string, p99 float64) load.Result {
 		r := load.Result{Scenario: "latency", Variant: "rate=5000", Target: target, Seconds: 4,
-			Metrics: map[string]float64{"p50_ms": p99 / 10, "p99_ms": p99, "achieved_rate": 5000}}
+			Metrics: map[string]float64{"p50_ms": p99 / 10, "p99_ms": p99, "achieved_rate": 5000, "pace_p99_ms": p99 / 100}}
 		for i, q := range load.Percentiles {
 			r.Points = append(r.Points, load.Point{Series: "latency_ms", X: q, Y: p99 * float64(i+1) / 3})
 		}
@@ -50,6 +50,7 @@ func TestMarkdown(t *testing.T) {
 		"| `pairs=50` messages/s | 60000 | 20000 | 15000 | ×3.00 | ×4.00 |",
 		"| `SCRAM-SHA-256/plain` logins/s | 2000 | — | n/a | — | — |",
 		"| `rate=5000` p99 ms | 1.00 | 2.00 | 20.0 | ×0.50 | ×0.05 |",
+		"| `rate=5000` generator lateness p99 ms | 0.01 | 0.02 | 0.20 |  |  |",
 		"| 5000: KB per session | 18.0 | failed | 36.0 | — | ×0.50 |",
 		"3.00 / 1.00 in 4.0 s (0.0)",
 		"![throughput.png](results/throughput.png)",
