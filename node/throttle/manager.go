@@ -42,6 +42,9 @@ type Options struct {
 	Grace      time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+
+	// loadKernel replaces loader.New in tests, to make eBPF unavailable on a machine where it is not.
+	loadKernel func(context.Context, loader.Options) (*loader.Loader, error)
 }
 
 // Manager applies the traffic policies of a node's listeners: it owns the byte meter (eBPF, or the
@@ -83,12 +86,19 @@ func New(ctx context.Context, o Options) (*Manager, error) {
 		ports: make(map[uint16]*portPolicy), conns: make(map[loader.ConnID]*Conn), done: make(chan struct{})}
 	var err error
 	if !o.Userspace {
-		m.meter, err = loader.New(ctx, lo)
-		if err != nil && !loader.Unavailable(err) {
-			return nil, fmt.Errorf("load the eBPF traffic meter: %w", err)
+		loadKernel := o.loadKernel
+		if loadKernel == nil {
+			loadKernel = loader.New
 		}
-		if err != nil {
+		// Assigned only on success: a nil *loader.Loader in the interface would not be a nil meter.
+		var l *loader.Loader
+		switch l, err = loadKernel(ctx, lo); {
+		case err == nil:
+			m.meter = l
+		case loader.Unavailable(err):
 			m.reason = err.Error()
+		default:
+			return nil, fmt.Errorf("load the eBPF traffic meter: %w", err)
 		}
 	} else {
 		m.reason = "userspace mode requested"
