@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -259,7 +260,7 @@ type Idle struct {
 	PerProcess int // sessions per holder (a process has 20 000 files here)
 	Security   xmppclient.Security
 	Mechanism  string
-	Settle     time.Duration // pause before reading RSS at each step
+	Settle     time.Duration // pause before reading RSS at each step (then see settle)
 	SourceIPs  []string      // one per holder, round robin
 }
 
@@ -316,10 +317,10 @@ func (s *Idle) Run(ctx context.Context, t Target, env Env) (Result, error) {
 		return d
 	}
 	m := newMeter(t, extra)
-	if err := waitCtx(ctx, s.Settle); err != nil {
+	base, _, err := s.settle(ctx, m)
+	if err != nil {
 		return res, err
 	}
-	base := m.server()
 	if base.Procs == 0 {
 		return res, errors.New("idle: cannot read the server's memory (no PID)")
 	}
@@ -355,10 +356,11 @@ func (s *Idle) Run(ctx context.Context, t Target, env Env) (Result, error) {
 		if env.Holder != nil {
 			bar.Set(int64(n))
 		}
-		if err := waitCtx(ctx, s.Settle); err != nil {
+		u, waited, err := s.settle(ctx, m)
+		if err != nil {
 			return res, err
 		}
-		u := m.server()
+		res.Metrics[fmt.Sprintf("settle_s@%d", n)] = waited.Seconds()
 		per := float64(u.RSS-base.RSS) / float64(n)
 		res.Metrics[fmt.Sprintf("kb_per_session@%d", n)] = per / 1024
 		res.Metrics[fmt.Sprintf("rss_mb@%d", n)] = float64(u.RSS) / (1 << 20)
@@ -369,6 +371,38 @@ func (s *Idle) Run(ctx context.Context, t Target, env Env) (Result, error) {
 	res.Metrics["sessions"] = float64(s.Steps[len(s.Steps)-1])
 	res.Metrics["kb_per_session"] = res.Points[len(res.Points)-1].Y
 	return res, nil
+}
+
+// Settling: after Settle, the server's RSS is read every settleEvery until two readings in a row are
+// within settleShare of each other, for at most settleMax more. Servers hand memory back on their own
+// schedules (Go's scavenger and Starling's quiet-time GC target, Erlang's process hibernation, Lua's
+// incremental collector), and idle memory is what is left once they have; a fixed pause would measure
+// whichever server happened to be mid-way.
+const (
+	settleEvery = 500 * time.Millisecond
+	settleShare = 0.01
+	settleMax   = 10 * time.Second
+)
+
+// settle waits as above and returns the last reading and how long it waited in all.
+func (s *Idle) settle(ctx context.Context, m *meter) (procstat.Usage, time.Duration, error) {
+	start := time.Now()
+	if err := waitCtx(ctx, s.Settle); err != nil {
+		return procstat.Usage{}, 0, err
+	}
+	u := m.server()
+	for time.Since(start) < s.Settle+settleMax {
+		if err := waitCtx(ctx, settleEvery); err != nil {
+			return u, time.Since(start), err
+		}
+		next := m.server()
+		still := math.Abs(float64(next.RSS-u.RSS)) <= settleShare*float64(u.RSS)
+		u = next
+		if still {
+			break
+		}
+	}
+	return u, time.Since(start), nil
 }
 
 func ascending(s []int) bool {
