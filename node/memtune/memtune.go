@@ -26,10 +26,11 @@ type Options struct {
 	Busy int
 	// Quiet is the GC percent while it is quiet (default 25).
 	Quiet int
-	// Interval between samples of the allocation counter (default 1 s).
+	// Interval between samples of the allocation counter (default 500 ms).
 	Interval time.Duration
 	// QuietFor is how long the allocation rate must stay low before the node counts as quiet (default
-	// 2 s): a short lull inside a login storm must not flip the target back and forth.
+	// 1 s, two samples): a lull between two requests must not flip the target back and forth, but an
+	// operator who looks at the node a few seconds after a storm should see its idle memory.
 	QuietFor time.Duration
 	// QuietShare: the node is quiet while it allocates less per second than this share of its live heap
 	// (default 1/8). At that rate and the quiet target, a collection runs every two seconds or less
@@ -46,10 +47,10 @@ func (o *Options) defaults() {
 		o.Quiet = 25
 	}
 	if o.Interval <= 0 {
-		o.Interval = time.Second
+		o.Interval = 500 * time.Millisecond
 	}
 	if o.QuietFor <= 0 {
-		o.QuietFor = 2 * time.Second
+		o.QuietFor = time.Second
 	}
 	if o.QuietShare <= 0 {
 		o.QuietShare = 1.0 / 8

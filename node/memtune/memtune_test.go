@@ -26,7 +26,7 @@ func TestControllerSteps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newController(Options{})
+			c := newController(Options{Interval: time.Second, QuietFor: 2 * time.Second})
 			if got := c.step(sample{at: 0, allocs: 0, live: 32 * mb}); got != none {
 				t.Fatalf("first sample: %v, want none", got)
 			}
@@ -45,7 +45,7 @@ func TestControllerSteps(t *testing.T) {
 
 func TestSmallHeapFloor(t *testing.T) {
 	// A tiny heap must not make every allocation look busy: the share applies to at least 1 MiB.
-	c := newController(Options{})
+	c := newController(Options{Interval: time.Second, QuietFor: 2 * time.Second})
 	c.step(sample{at: 0, allocs: 0, live: 1000})
 	c.step(sample{at: time.Second, allocs: 100 << 10, live: 1000})
 	if got := c.step(sample{at: 2 * time.Second, allocs: 200 << 10, live: 1000}); got != goQuiet {
@@ -80,7 +80,10 @@ func TestRunAppliesAndRestores(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	start := time.Unix(1000, 0)
-	go func() { run(ctx, newController(Options{Busy: 90, Quiet: 20}), rt, start, tick); close(done) }()
+	go func() {
+		run(ctx, newController(Options{Busy: 90, Quiet: 20, QuietFor: 2 * time.Second}), rt, start, tick)
+		close(done)
+	}()
 	// Two quiet seconds, then a busy one.
 	<-rt.reads
 	tick <- start.Add(time.Second)
@@ -110,5 +113,17 @@ func TestRunOffWhenGOGCSet(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run with GOGC set did not return")
+	}
+}
+
+func TestDefaultsQuietAfterOneSecond(t *testing.T) {
+	c := newController(Options{})
+	step := c.opts.Interval
+	var got []action
+	for i := range 5 { // a node that allocates nothing
+		got = append(got, c.step(sample{at: time.Duration(i) * step, allocs: 0, live: 32 * mb}))
+	}
+	if want := []action{none, none, goQuiet, stayQuiet, stayQuiet}; !slices.Equal(got, want) {
+		t.Errorf("actions %v, want %v (interval %v, quiet after %v)", got, want, step, c.opts.QuietFor)
 	}
 }
