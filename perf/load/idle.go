@@ -373,13 +373,14 @@ func (s *Idle) Run(ctx context.Context, t Target, env Env) (Result, error) {
 	return res, nil
 }
 
-// Settling: after Settle, the server's RSS is read every settleEvery until two readings in a row are
-// within settleShare of each other, for at most settleMax more. Servers hand memory back on their own
+// Settling: after Settle, the server's RSS is read every settleEvery until settleReads readings in a
+// row (a second) are within settleShare of the first of them, for at most settleMax more. Servers hand memory back on their own
 // schedules (Go's scavenger and Starling's quiet-time GC target, Erlang's process hibernation, Lua's
 // incremental collector), and idle memory is what is left once they have; a fixed pause would measure
 // whichever server happened to be mid-way.
 const (
 	settleEvery = 500 * time.Millisecond
+	settleReads = 3
 	settleShare = 0.01
 	settleMax   = 10 * time.Second
 )
@@ -391,15 +392,16 @@ func (s *Idle) settle(ctx context.Context, m *meter) (procstat.Usage, time.Durat
 		return procstat.Usage{}, 0, err
 	}
 	u := m.server()
-	for time.Since(start) < s.Settle+settleMax {
+	first, still := u, 1
+	for still < settleReads && time.Since(start) < s.Settle+settleMax {
 		if err := waitCtx(ctx, settleEvery); err != nil {
 			return u, time.Since(start), err
 		}
-		next := m.server()
-		still := math.Abs(float64(next.RSS-u.RSS)) <= settleShare*float64(u.RSS)
-		u = next
-		if still {
-			break
+		u = m.server()
+		if math.Abs(float64(u.RSS-first.RSS)) <= settleShare*float64(first.RSS) {
+			still++
+		} else {
+			first, still = u, 1
 		}
 	}
 	return u, time.Since(start), nil
