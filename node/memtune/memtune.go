@@ -160,6 +160,8 @@ func Run(ctx context.Context, o Options, gogcEnv string) {
 		o.Log.Info("memory tuning off: GOGC is set", "GOGC", gogcEnv)
 		return
 	}
+	o.Log.Info("memory tuning on: the GC target drops while the node is quiet (GOGC turns this off)",
+		"busy_percent", o.Busy, "quiet_percent", o.Quiet, "quiet_after", o.QuietFor)
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
 	run(ctx, newController(o), newGoRuntime(), time.Now(), t.C)
