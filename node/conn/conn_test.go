@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -485,4 +486,54 @@ func TestWrittenChunksReturnToPool(t *testing.T) {
 			t.Errorf("%d writes of %d bytes and a flush: %.1f allocations, want at most 2", tt.writes, tt.size, allocs)
 		}
 	}
+}
+
+// countingConn counts the bytes written through it, as the userspace traffic meter does.
+type countingConn struct {
+	net.Conn
+	n int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n += n
+	return n, err
+}
+
+func TestWrap(t *testing.T) {
+	t.Run("output goes through the wrapper", func(t *testing.T) {
+		c, client := pair(t, Options{})
+		var w *countingConn
+		if err := c.Wrap(func(nc net.Conn) (net.Conn, error) { w = &countingConn{Conn: nc}; return w, nil }); err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("<hello/>"))
+		if err := c.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8)
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "<hello/>" {
+			t.Fatalf("client read %q, %v", buf, err)
+		}
+		if w.n != 8 {
+			t.Errorf("the wrapper saw %d bytes, want 8", w.n)
+		}
+	})
+	t.Run("a refusal closes the connection", func(t *testing.T) {
+		c, client := pair(t, Options{})
+		refused := errors.New("meter full")
+		if err := c.Wrap(func(net.Conn) (net.Conn, error) { return nil, refused }); !errors.Is(err, refused) {
+			t.Fatalf("Wrap: %v, want the wrapper's error", err)
+		}
+		if r := c.Reason(); r != ReasonSetupFailed {
+			t.Errorf("close reason %v, want %v", r, ReasonSetupFailed)
+		}
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := client.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("the client read %d bytes from a refused connection", n)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("a refused connection stayed open")
+		}
+	})
 }
