@@ -20,7 +20,9 @@ func TestControllerSteps(t *testing.T) {
 		{"busy stays busy", []uint64{50, 60, 40}, []action{none, none, none}},
 		{"quiet after two low seconds", []uint64{1, 1, 1, 1}, []action{none, goQuiet, stayQuiet, stayQuiet}},
 		{"a lull inside a storm is not quiet", []uint64{50, 1, 50, 1, 50}, []action{none, none, none, none, none}},
-		{"busy again at once", []uint64{1, 1, 20, 1, 1, 1}, []action{none, goQuiet, goBusy, none, goQuiet, stayQuiet}},
+		{"busy again at once, pages kept on a quick return", []uint64{1, 1, 20, 1, 1, 1}, []action{none, goQuiet, goBusy, none, goQuietKeep, stayQuiet}},
+		{"pages returned again after a while", []uint64{1, 1, 20, 20, 20, 20, 20, 20, 20, 20, 20, 1, 1}, []action{none, goQuiet, goBusy, none, none, none, none, none, none, none, none, none, goQuiet}},
+		{"once quiet, busy only at twice the rate", []uint64{1, 1, 6, 7, 9, 1}, []action{none, goQuiet, stayQuiet, stayQuiet, goBusy, none}},
 		{"just under the share is quiet", []uint64{3, 3}, []action{none, goQuiet}},
 		{"at the share is busy", []uint64{4, 4, 4}, []action{none, none, none}},
 	}
