@@ -516,6 +516,12 @@ func TestClientStateIndication(t *testing.T) {
 		t.Fatal("CSI is not offered")
 	}
 	a.SendRaw("<inactive xmlns='urn:xmpp:csi:0'/>")
+	// A barrier: the node reads a stream in order, so once the ping is answered <inactive/> has been
+	// handled, and bob's presence (another connection) cannot overtake it.
+	a.SendRaw("<iq type='get' id='csi-barrier' to='example.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if r := a.ExpectID("csi-barrier"); string(r.Attr("type")) != "result" {
+		t.Fatalf("ping answered %s", r)
+	}
 	b := tn.login(t, "bob", "desk")
 	for i := 1; i <= 3; i++ {
 		b.Send("<presence to='alice@example.test/phone'><status>s%d</status></presence>", i)
