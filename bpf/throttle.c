@@ -465,11 +465,31 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 pass:
-	// Racing segments of one direction are rare (the socket lock
-	// serialises most); the later end wins either way.
-	d->next_seq = end;
-	if (!(d->flags & FLAG_SEQ))
+	// Count the advance of the highest sequence number passed, claimed with
+	// a compare-and-swap. Two CPUs can run this for one direction at once,
+	// and a later segment can pass before an earlier one (on loopback each
+	// CPU drains its own backlog): with a plain store the earlier segment
+	// was then taken for one already counted, and its bytes were lost. Here
+	// the later segment counts the gap too, the earlier one finds nothing
+	// new, and the total is exact either way.
+	if (d->flags & FLAG_SEQ) {
+		n = 0;
+		for (int i = 0; i < 4; i++) {
+			__u32 cur = d->next_seq;
+			__s32 adv = (__s32)(end - cur);
+			if (adv <= 0)
+				break;
+			if (__sync_val_compare_and_swap(&d->next_seq, cur, end) == cur) {
+				n = (__u32)adv;
+				break;
+			}
+		}
+		if (n == 0)
+			return 1; // another CPU passed these bytes and counted them
+	} else {
+		d->next_seq = end;
 		__sync_fetch_and_or(&d->flags, FLAG_SEQ);
+	}
 	__sync_fetch_and_add(&d->window_bytes, n);
 	__sync_fetch_and_add(&d->total_bytes, n);
 	__sync_fetch_and_add(&st->bytes[dir], n);

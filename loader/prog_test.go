@@ -347,9 +347,11 @@ func TestProgramWindowRollover(t *testing.T) {
 	w1 := connState(t, objs).Dir[Ingress].Window
 
 	// Window 2: the counter and the fence reset, the lifetime (2500) does
-	// not: 1200 + 600 + 300 = 2100 passes quietly; 600 more is over both
+	// not: the sender retransmits the dropped segment first, then
+	// 1200 + 600 + 300 = 2100 passes quietly; 600 more is over both
 	// limits (one event, scope lifetime) and under both ceilings.
 	shiftClock(t, objs, time.Minute)
+	in.seq -= uint32(in.payload)
 	if send(t, objs.ThrottleIngress, &in) != 1 {
 		t.Fatal("fence survived the window")
 	}
@@ -379,6 +381,27 @@ func TestProgramWindowRollover(t *testing.T) {
 	in.payload = 1
 	if send(t, objs.ThrottleIngress, &in) != 0 {
 		t.Fatal("lifetime fence lifted by a new window")
+	}
+}
+
+// TestProgramReordered: a later segment can pass before an earlier one (on
+// loopback each CPU drains its own backlog). The later one counts the gap,
+// the earlier one finds nothing new: the total is the stream's.
+func TestProgramReordered(t *testing.T) {
+	objs := progs(t, time.Minute)
+	setPolicy(t, objs, 5277, BytePolicy{})
+	first := pkt{src: peer4, dst: local4, payload: 600}
+	second := first
+	second.seq += 600
+	third := first
+	third.seq += 1200
+	for i, p := range []*pkt{&first, &third, &second} {
+		if send(t, objs.ThrottleIngress, p) != 1 {
+			t.Fatalf("segment %d dropped", i)
+		}
+		if want := []uint64{600, 1800, 1800}[i]; connState(t, objs).Dir[Ingress].TotalBytes != want {
+			t.Fatalf("after segment %d: %+v, want %d bytes", i, connState(t, objs).Dir[Ingress], want)
+		}
 	}
 }
 
