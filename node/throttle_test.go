@@ -174,13 +174,7 @@ func TestThrottleXMPPLimits(t *testing.T) {
 	if got >= 40 || got == 0 {
 		t.Fatalf("%d of 40 answered", got)
 	}
-	resp, err := http.Get("http://" + tn.http + "/throttle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st throttle.Status
-	json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
+	st := throttleStatus(t, tn)
 	if st.Mode != "userspace" || len(st.Conns) != 1 || st.Conns[0].Stanzas.Dropped == 0 || st.Conns[0].In.TotalBytes == 0 {
 		t.Fatalf("status %+v", st)
 	}
@@ -253,14 +247,23 @@ func TestUnpoliced(t *testing.T) {
 	}, Options{ThrottleUserspace: true})
 	tn.addUser(t, "alice@example.test", "secret-alice")
 	tn.login(t, "alice", "r")
+	st := throttleStatus(t, tn)
+	if len(st.Conns) != 0 {
+		t.Fatalf("an unpoliced listener's connection is metered: %+v", st.Conns)
+	}
+}
+
+// throttleStatus reads the node's live traffic view (GET /throttle).
+func throttleStatus(t *testing.T, tn *testNode) throttle.Status {
+	t.Helper()
 	resp, err := http.Get("http://" + tn.http + "/throttle")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	var st throttle.Status
-	json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
-	if len(st.Conns) != 0 {
-		t.Fatalf("an unpoliced listener's connection is metered: %+v", st.Conns)
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("GET /throttle: %v", err)
 	}
+	return st
 }
